@@ -57,6 +57,8 @@ class TrainConfig:
     vmap_seeds: tuple[int, ...] = _f((), "train these seeds at once with jax.vmap (one artefact pair per seed)")
     eval_step_interval: int = _f(200, "iterations between validation passes (best model is kept)")
     log_interval: int = _f(10, "iterations between training-batch logs (accuracy, attacked accuracy, KL)")
+    validation_limit: int = _f(0, "cap on validation examples per evaluation (0 = the whole split)")
+    checkpoint_seconds: float = _f(60.0, "min seconds between resume checkpoints (0 = at every log)")
     # --- bookkeeping ---
     session_id: int = _f(0, "10-digit id naming the artefacts (0 = draw one at random)")
     session_ids: tuple[int, ...] = _f((), "one session id per vmapped seed (default: drawn at random)")
@@ -204,6 +206,14 @@ def resolve_data_dir(config: TrainConfig) -> str:
     if config.data_dir and config.data_dir != default:
         return os.path.expandvars(config.data_dir)
     return default_data_dir(config.architecture)
+
+
+def resolve_resources_dir(config: TrainConfig) -> str:
+    """``config.resources_dir``; the default ``Resources`` means ``<repo>/Resources`` whatever the cwd."""
+    default = TrainConfig.__dataclass_fields__["resources_dir"].default
+    if config.resources_dir == default:
+        return str(REPO_ROOT / default)
+    return os.path.expandvars(config.resources_dir)
 
 
 # ------------------------------------------------------------------------------------------------

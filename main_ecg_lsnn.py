@@ -1,0 +1,17 @@
+"""Train the ECG LSNN (MIT-BIH beats N/L/R/V, 100 samples × 2 leads).
+
+Standard (-beta_robustness=0) or robust (default β = 1) training with the report's defaults; every flag of
+the original is accepted as -flag=value or --flag=value (see --help). Writes
+Resources/Models/{session_id}_model.json and Resources/TrainingResults/{session_id}.json.
+
+    python main_ecg_lsnn.py -beta_robustness=0.0 -seed=3
+    python main_ecg_lsnn.py -vmap_seeds=0,1,2,3 -n_epochs=1,1     # several seeds at once (jax.vmap)
+"""
+
+import sys
+
+from robustness.configs import EcgConfig
+from robustness.training import main
+
+if __name__ == "__main__":
+    sys.exit(main(EcgConfig))

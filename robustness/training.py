@@ -1,0 +1,294 @@
+"""The one training loop shared by ``main_speech_lsnn.py``, ``main_ecg_lsnn.py`` and ``main_CNN_jax.py``.
+
+Per iteration: a batch from the task's dataset (a pure function of (seed, step)), one jitted step
+``θ ← Adam(∇_θ [CE + rate_reg + β·L_rob(θ, θ*)])`` with the W_rec-diagonal gradient masked. Every
+``log_interval`` iterations the current training batch is re-evaluated with an all-ones dropout mask:
+``training_accuracy``, ``attacked_training_accuracy`` and ``kl_over_time`` (N+1 values) under the model's
+own attack flags — also for β = 0 (quirk 10). Every ``eval_step_interval`` iterations (and after the last
+one) the validation split is evaluated and the best-validation model is saved.
+
+Several seeds train at once with ``jax.vmap`` (``-vmap_seeds=0,1,2``): parameters, optimiser states, keys
+and batches get a leading seed axis; each seed writes its own model/results pair, identical in format to
+a single-seed run. Randomness depends only on (seed, step), so a run killed at any point and restarted
+with the same session id(s) continues from its last checkpoint and reproduces the uninterrupted run.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+import sys
+import time
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import optax
+
+from robustness import artifacts, attack
+from robustness.configs import SpeechConfig, TrainConfig, resolve_data_dir, resolve_resources_dir
+from robustness.evaluation import attacked_accuracy
+from robustness.schedule import lr_table
+from robustness.tasks import Task, attack_kwargs, dropout_mask, loss_kwargs, make_task
+
+ALIASES = {  # the plural names the report-era experiments read (pre-datajuicer "track" files)
+    "training_accuracy": "training_accuracies",
+    "attacked_training_accuracy": "attacked_training_accuracies",
+    "attacked_validation_accuracy": "attacked_validation_accuracies",
+}
+STREAM_TRAIN, STREAM_LOG, STREAM_VAL = 1, 2, 3
+
+
+class TrainingDiverged(RuntimeError):
+    """The loss became NaN or inf; the run stops without writing anything half-finished."""
+
+
+def make_optimizer(config: TrainConfig, lrs: np.ndarray):
+    table = jnp.asarray(lrs, jnp.float32)
+
+    def schedule(count):
+        return table[jnp.minimum(count, table.shape[0] - 1)]
+
+    if config.optimizer == "adam":
+        return optax.adam(schedule, b1=0.9, b2=0.999, eps=1e-8)
+    return optax.sgd(schedule)
+
+
+def make_step(task: Task, config: TrainConfig, optimizer):
+    """The jitted, seed-vmapped training step ``(params, opt_state, x, y, key) -> (params, opt_state, loss)``."""
+    kwargs = loss_kwargs(config)
+
+    def step(params, opt_state, x, y, key):
+        k_drop, k_attack = jax.random.split(key)
+        mask = dropout_mask(k_drop, config, task.n_units)
+
+        def loss_fn(p):
+            return attack.training_loss(task.forward, p, x, y, key=k_attack, dropout_mask=mask, **kwargs)
+
+        loss, grads = jax.value_and_grad(loss_fn)(params)
+        grads = attack.mask_recurrent_diagonal(grads)  # quirk 6: W_rec diagonal held at 0
+        updates, opt_state = optimizer.update(grads, opt_state, params)
+        return optax.apply_updates(params, updates), opt_state, loss
+
+    return jax.jit(jax.vmap(step), donate_argnums=(0, 1))
+
+
+def make_log_fn(task: Task, config: TrainConfig):
+    """Seed-vmapped ``(params, x, y, key) -> (accuracy, attacked accuracy, KL trajectory [N+1])``."""
+    kwargs = attack_kwargs(config)
+
+    def fn(params, x, y, key):
+        logits, _ = task.forward(params, x)
+        attacked_logits, kl = attack.evaluation_attack(task.forward, params, x, key=key, **kwargs)
+        return jnp.mean(jnp.argmax(logits, -1) == y), jnp.mean(jnp.argmax(attacked_logits, -1) == y), kl
+
+    return jax.jit(jax.vmap(fn))
+
+
+@dataclasses.dataclass
+class SeedRun:
+    """Bookkeeping of one seed: its dataset, session id, results log and best validation accuracy."""
+
+    seed: int
+    sid: int
+    config: TrainConfig
+    dataset: object
+    log: dict
+    best: float = -1.0
+
+    def append(self, key, value):
+        self.log.setdefault(key, []).append(value)
+        if key in ALIASES:
+            self.log.setdefault(ALIASES[key], []).append(value)
+
+
+def _session_ids(config: TrainConfig, seeds) -> list[int]:
+    if config.vmap_seeds:
+        if config.session_ids and len(config.session_ids) != len(seeds):
+            raise ValueError(f"-session_ids needs one id per seed in -vmap_seeds ({len(seeds)})")
+        return list(config.session_ids) or [artifacts.new_session_id() for _ in seeds]
+    return [config.session_id or artifacts.new_session_id()]
+
+
+def _seed_runs(config: TrainConfig, seeds, sids) -> list[SeedRun]:
+    from robustness.data import load_dataset
+
+    config = dataclasses.replace(config, data_dir=resolve_data_dir(config))
+    shared = None
+    runs = []
+    for seed, sid in zip(seeds, sids):
+        cfg = dataclasses.replace(config, seed=seed, session_id=sid, vmap_seeds=(), session_ids=())
+        # Speech: the unknown/silence selection depends on the seed (original AudioProcessor(seed=FLAGS.seed)).
+        if shared is None or isinstance(config, SpeechConfig):
+            shared = load_dataset(cfg)
+        runs.append(SeedRun(seed=seed, sid=sid, config=cfg, dataset=shared, log={}))
+    return runs
+
+
+def _stack(trees):
+    return jax.tree_util.tree_map(lambda *xs: jnp.stack(xs), *trees)
+
+
+def _unstack(tree, i):
+    return jax.tree_util.tree_map(lambda a: a[i], tree)
+
+
+def train(config: TrainConfig, *, progress: bool | None = None) -> list[dict]:
+    """Train ``config`` (one seed, or ``config.vmap_seeds`` at once); returns a summary per seed."""
+    seeds = list(config.vmap_seeds) or [config.seed]
+    config = dataclasses.replace(config, resources_dir=resolve_resources_dir(config))
+    sids = _session_ids(config, seeds)
+    res = config.resources_dir
+    if all(artifacts.results_complete(res, sid) for sid in sids):
+        print(f"session(s) {sids} already trained; nothing to do", flush=True)
+        return [{"seed": s, "session_id": sid, "status": "already done"} for s, sid in zip(seeds, sids)]
+
+    runs = _seed_runs(config, seeds, sids)
+    task = make_task(config, n_in=runs[0].dataset.input_shape[-1])
+    lrs = lr_table(
+        config.learning_rate, config.n_epochs, runs[0].dataset.n_train, config.batch_size, config.lr_schedule_quirk
+    )
+    n_steps = min(len(lrs), config.max_steps) if config.max_steps > 0 else len(lrs)
+    optimizer = make_optimizer(config, lrs)
+    roots = [jax.random.PRNGKey(s) for s in seeds]
+    params = _stack([jax.tree_util.tree_map(jnp.asarray, task.init(r)) for r in roots])
+    opt_state = jax.vmap(optimizer.init)(params)
+    train_keys = jnp.stack([jax.random.fold_in(r, STREAM_TRAIN) for r in roots])
+    log_keys = jnp.stack([jax.random.fold_in(r, STREAM_LOG) for r in roots])
+
+    start, params, opt_state = _restore(res, sids, seeds, runs, params, opt_state)
+    step_fn, log_fn = make_step(task, config, optimizer), make_log_fn(task, config)
+    fold = jax.vmap(jax.random.fold_in, in_axes=(0, None))
+    bar = _Progress(n_steps, start, config.architecture, progress)
+    last_ckpt = time.monotonic()
+    step = start
+    try:
+        for step in range(start, n_steps):
+            batch = [r.dataset.train_batch(r.seed, step, config.batch_size) for r in runs]
+            x, y = np.stack([b[0] for b in batch]), np.stack([b[1] for b in batch])
+            params, opt_state, loss = step_fn(params, opt_state, x, y, fold(train_keys, step))
+            loss = np.asarray(loss)
+            if not np.all(np.isfinite(loss)):
+                raise TrainingDiverged(f"loss became {loss.tolist()} at iteration {step} (sessions {sids})")
+            done_steps = step + 1
+            if done_steps % config.log_interval == 0:
+                acc, att, kl = (np.asarray(v) for v in log_fn(params, x, y, fold(log_keys, step)))
+                for i, r in enumerate(runs):
+                    r.append("training_accuracy", float(acc[i]))
+                    r.append("attacked_training_accuracy", float(att[i]))
+                    r.append("kl_over_time", kl[i].tolist())
+                    r.append("training_loss", float(loss[i]))
+                    artifacts.write_results(res, r.sid, r.log)
+                bar.update(done_steps, loss=float(loss.mean()), acc=float(acc.mean()), att=float(att.mean()))
+            if done_steps % config.eval_step_interval == 0 or done_steps == n_steps:
+                _validate(task, runs, params, train_keys, step)
+                last_ckpt = -np.inf  # checkpoint right after a validation
+            if done_steps % config.log_interval == 0 or done_steps == n_steps:
+                if time.monotonic() - last_ckpt >= config.checkpoint_seconds:
+                    _checkpoint(res, sids, seeds, runs, params, opt_state, done_steps)
+                    last_ckpt = time.monotonic()
+    except KeyboardInterrupt:
+        bar.close()
+        print(f"interrupted at iteration {step}; resume with the same -session_id", file=sys.stderr)
+        raise
+    bar.close()
+    for r in runs:
+        r.append("done", True)
+        r.log["best_validation_accuracy"] = [r.best]
+        artifacts.write_results(res, r.sid, r.log)
+    artifacts.remove_checkpoint(res, sids[0])
+    return [{"seed": r.seed, "session_id": r.sid, "best_validation_accuracy": r.best} for r in runs]
+
+
+def _validate(task, runs, params, train_keys, step):
+    """Validate every seed on its own validation split; save a model on a new best accuracy."""
+    for i, r in enumerate(runs):
+        x, y = r.dataset.split("validation")
+        if r.config.validation_limit > 0:
+            x, y = x[: r.config.validation_limit], y[: r.config.validation_limit]
+        p = _unstack(params, i)
+        key = jax.random.fold_in(jax.random.fold_in(jax.random.PRNGKey(r.seed), STREAM_VAL), step)
+        acc, att, kl = attacked_accuracy(task, p, x, y, key=key, batch_size=100)
+        r.append("validation_accuracy", acc)
+        r.append("attacked_validation_accuracy", att)
+        r.append("validation_kl_over_time", kl)
+        r.append("validation_step", step + 1)
+        if acc > r.best:
+            r.best = acc
+            artifacts.save_model(r.config.resources_dir, r.sid, r.config, p, train_keys[i])
+        artifacts.write_results(r.config.resources_dir, r.sid, r.log)
+        print(f"[{r.sid}] iteration {step + 1}: validation accuracy {acc:.4f}, attacked {att:.4f}", flush=True)
+
+
+def _checkpoint(res, sids, seeds, runs, params, opt_state, step):
+    leaves = jax.tree_util.tree_leaves((params, opt_state))
+    arrays = {f"leaf_{i:04d}": np.asarray(a) for i, a in enumerate(leaves)}
+    meta = {"step": step, "seeds": seeds, "sids": sids, "best": [r.best for r in runs], "logs": [r.log for r in runs]}
+    artifacts.save_checkpoint(res, sids[0], arrays=arrays, meta=meta)
+
+
+def _restore(res, sids, seeds, runs, params, opt_state):
+    """Resume from ``Resources/Checkpoints/{sid}.npz`` if present; results logs are rolled back to it."""
+    loaded = artifacts.load_checkpoint(res, sids[0])
+    if loaded is None:
+        return 0, params, opt_state
+    arrays, meta = loaded
+    if meta["sids"] != sids or meta["seeds"] != seeds:
+        raise ValueError(f"checkpoint of session {sids[0]} belongs to sessions {meta['sids']} / seeds {meta['seeds']}")
+    template = (params, opt_state)
+    leaves, treedef = jax.tree_util.tree_flatten(template)
+    restored = [jnp.asarray(arrays[f"leaf_{i:04d}"], dtype=leaf.dtype) for i, leaf in enumerate(leaves)]
+    params, opt_state = jax.tree_util.tree_unflatten(treedef, restored)
+    for r, best, log in zip(runs, meta["best"], meta["logs"]):
+        r.best, r.log = best, log
+        artifacts.write_results(res, r.sid, r.log)  # drop entries logged after the checkpoint
+    print(f"resuming sessions {sids} from iteration {meta['step']}", flush=True)
+    return meta["step"], params, opt_state
+
+
+class _Progress:
+    """tqdm bar with loss/accuracy on a terminal; plain periodic lines otherwise."""
+
+    def __init__(self, total, initial, name, enabled):
+        self.total, self.name = total, name
+        self.tty = sys.stderr.isatty() if enabled is None else enabled
+        self.every = max(1, total // 20)
+        self.bar = None
+        if self.tty:
+            from tqdm import tqdm
+
+            self.bar = tqdm(total=total, initial=initial, desc=name, dynamic_ncols=True)
+        self.last = initial
+
+    def update(self, done, **metrics):
+        text = " ".join(f"{k}={v:.3f}" for k, v in metrics.items())
+        if self.bar is not None:
+            self.bar.update(done - self.last)
+            self.bar.set_postfix_str(text)
+        elif done // self.every != self.last // self.every or done == self.total:
+            print(f"{self.name} iteration {done}/{self.total} {text}", flush=True)
+        self.last = done
+
+    def close(self):
+        if self.bar is not None:
+            self.bar.close()
+
+
+def main(config_cls, argv=None, prog=None) -> int:
+    """Entry point of the three scripts: parse flags, train, map errors to exit codes."""
+    from robustness.configs import parse_cli
+
+    prog = prog or os.path.basename(sys.argv[0])
+    config = parse_cli(config_cls, sys.argv[1:] if argv is None else argv, prog=prog)
+    try:
+        for summary in train(config):
+            print(summary, flush=True)
+    except TrainingDiverged as err:
+        print(f"{prog}: error: {err}", file=sys.stderr)
+        return 3
+    except (FileNotFoundError, ValueError) as err:
+        if os.environ.get("ROBUSTNESS_DEBUG"):
+            raise
+        print(f"{prog}: error: {err}", file=sys.stderr)
+        return 1
+    return 0
