@@ -1,0 +1,169 @@
+"""Result files: atomic writes, the default JSON saver/loader/checker, opt-in pickle (spec datajuicer.md §2.12).
+
+Callback signatures (the 3-parameter form the final original code calls):
+``saver(sid, table, cache_dir, result)``, ``loader(sid, table, cache_dir) -> result``,
+``checker(sid, table, cache_dir) -> bool``.
+
+* The defaults (``easy_saver``/``easy_loader``/``easy_checker``, also named ``json_*``) write
+  ``<cache_dir>/<table>_<sid>.json`` with the tagged JSON of :mod:`datajuicer.canonical` (tuples, sets,
+  ``nan``/``inf`` and numpy arrays round-trip). A result with no JSON form raises ``TypeError``.
+* ``pickle_saver``/``pickle_loader``/``pickle_checker`` are opt-in: unpickling a cache that came from
+  somewhere else executes arbitrary code (spec §7 "Security"), which is why pickle is not the default.
+* Checkers detect a truncated or corrupted file, **remove it** (with a warning) and return ``False``, so
+  the engine recomputes exactly that entry. A checker's successful parse is handed to the loader that
+  follows in the same thread, so a cache hit reads the file once.
+* Every write goes to ``.<name>.<host>.<pid>.<random>.tmp`` in the same directory, is fsynced, then
+  ``os.replace``-d over the target: readers never see a partial file.
+* Table names with characters outside ``[A-Za-z0-9_.-]`` get a slug plus a hash in file names
+  (:func:`result_path`), so any table name is safe on disk.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import os
+import pickle
+import re
+import secrets
+import socket
+import threading
+import warnings
+from collections.abc import Callable
+from typing import Any
+
+from datajuicer import canonical
+
+_SAFE = re.compile(r"[A-Za-z0-9_][A-Za-z0-9_.-]*")
+_memo = threading.local()  # (path, mtime_ns, size, value) of the last successful checker parse
+
+
+def make_dir(path: str) -> None:
+    """Create the directory that will contain file ``path`` (no-op for a bare file name)."""
+    directory = os.path.dirname(path)
+    if directory:
+        os.makedirs(directory, exist_ok=True)
+
+
+def safe_name(table: str) -> str:
+    """``table`` if it is a plain file name, else ``<slug>-<sha256[:10]>`` (stable, collision-resistant)."""
+    if _SAFE.fullmatch(table) and len(table) <= 100:
+        return table
+    slug = re.sub(r"[^A-Za-z0-9_.-]+", "_", table).strip("._-")[:40] or "table"
+    return f"{slug}-{hashlib.sha256(table.encode('utf-8')).hexdigest()[:10]}"
+
+
+def result_path(cache_dir: str, table: str, sid: int, ext: str) -> str:
+    """``<cache_dir>/<table>_<sid>.<ext>`` with the table made file-name safe."""
+    return os.path.join(os.fspath(cache_dir), f"{safe_name(table)}_{int(sid)}.{ext}")
+
+
+def atomic_write_bytes(path: str, data: bytes) -> None:
+    """Write ``data`` to ``path`` atomically (temp file with host+pid+random name, fsync, rename)."""
+    path = os.fspath(path)
+    make_dir(path)
+    directory, name = os.path.split(path)
+    tmp = os.path.join(directory, f".{name}.{socket.gethostname()}.{os.getpid()}.{secrets.token_hex(6)}.tmp")
+    try:
+        with open(tmp, "wb") as fh:
+            fh.write(data)
+            fh.flush()
+            os.fsync(fh.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        with contextlib.suppress(FileNotFoundError):
+            os.remove(tmp)
+        raise
+
+
+def atomic_write_text(path: str, text: str) -> None:
+    atomic_write_bytes(path, text.encode("utf-8"))
+
+
+def atomic_write_json(path: str, value: Any) -> None:
+    """Tagged JSON of ``value`` (see :mod:`datajuicer.canonical`), written atomically."""
+    atomic_write_text(path, canonical.dumps(value))
+
+
+def read_json(path: str) -> Any:
+    with open(path, encoding="utf-8") as fh:
+        return canonical.loads(fh.read())
+
+
+def _stamp(path: str) -> tuple:
+    st = os.stat(path)
+    return (path, st.st_mtime_ns, st.st_size)
+
+
+def _check(path: str, parse: Callable[[str], Any]) -> bool:
+    """True if ``path`` parses; a corrupted file is removed (warning) and gives False."""
+    _memo.entry = None
+    try:
+        stamp = _stamp(path)
+        value = parse(path)
+    except FileNotFoundError:
+        return False
+    except Exception as err:  # noqa: BLE001 - any parse failure means the file is unusable, whatever the parser raised
+        warnings.warn(
+            f"datajuicer: removing corrupted cache file {path}: {type(err).__name__}: {err}",
+            RuntimeWarning,
+            stacklevel=3,
+        )
+        with contextlib.suppress(FileNotFoundError):
+            os.remove(path)
+        return False
+    _memo.entry = (stamp, value)
+    return True
+
+
+def _load(path: str, parse: Callable[[str], Any]) -> Any:
+    entry, _memo.entry = getattr(_memo, "entry", None), None
+    if entry is not None and entry[0] == _stamp(path):
+        return entry[1]
+    return parse(path)
+
+
+def _read_pickle(path: str) -> Any:
+    with open(path, "rb") as fh:
+        return pickle.load(fh)
+
+
+def easy_saver(sid: int, table: str, cache_dir: str, result: Any) -> None:
+    """Default saver: tagged JSON at ``<cache_dir>/<table>_<sid>.json`` (atomic)."""
+    atomic_write_json(result_path(cache_dir, table, sid, "json"), result)
+
+
+def easy_loader(sid: int, table: str, cache_dir: str) -> Any:
+    """Default loader (pairs with :func:`easy_saver`)."""
+    return _load(result_path(cache_dir, table, sid, "json"), read_json)
+
+
+def easy_checker(sid: int, table: str, cache_dir: str) -> bool:
+    """Default checker: the JSON file exists and parses; a corrupted one is removed."""
+    return _check(result_path(cache_dir, table, sid, "json"), read_json)
+
+
+def pickle_saver(sid: int, table: str, cache_dir: str, result: Any) -> None:
+    """Opt-in pickle saver, ``<cache_dir>/<table>_<sid>.pickle``. Only load pickles you made yourself."""
+    atomic_write_bytes(result_path(cache_dir, table, sid, "pickle"), pickle.dumps(result, protocol=4))
+
+
+def pickle_loader(sid: int, table: str, cache_dir: str) -> Any:
+    return _load(result_path(cache_dir, table, sid, "pickle"), _read_pickle)
+
+
+def pickle_checker(sid: int, table: str, cache_dir: str) -> bool:
+    return _check(result_path(cache_dir, table, sid, "pickle"), _read_pickle)
+
+
+json_saver, json_loader, json_checker = easy_saver, easy_loader, easy_checker
+
+# The loader and checker that go with a saver when ``cachable`` is not told (saver=None: nothing to load).
+MATCHING = {easy_saver: (easy_loader, easy_checker), pickle_saver: (pickle_loader, pickle_checker)}
+
+
+def write_meta(cache_dir: str, table: str, sid: int, meta: dict) -> str:
+    """Metadata sidecar ``<table>_<sid>.meta.json`` (inputs, status, timing, commit); returns its path."""
+    path = result_path(cache_dir, table, sid, "meta.json")
+    atomic_write_json(path, meta)
+    return path

@@ -1,0 +1,172 @@
+"""Several processes (and threads) on one cache: each element is computed exactly once; dead claims are
+taken over; live ones are waited for (spec §3.6, issue 6 "Concurrency")."""
+
+import json
+import os
+import signal
+import subprocess
+import time
+
+import pytest
+
+import datajuicer as dj
+from datajuicer import canonical, claims, database
+from datajuicer.tests.conftest import child_env, python_argv
+
+WORKER = """
+import json, os, sys, time
+import datajuicer as dj
+
+@dj.cachable(table_name="work")
+def work(x):
+    with open("calls.log", "a") as fh:  # O_APPEND: one whole line per call
+        fh.write(f"{x} {os.getpid()}\\n")
+    time.sleep(float(os.environ.get("WORK_SECONDS", "0.15")))
+    return x * x
+
+while not os.path.exists("go"):
+    time.sleep(0.005)
+out = dj.run([{"x": i} for i in range(int(os.environ["N"]))], work, cache_dir="Sessions")("{x}")
+print(json.dumps({"out": list(out), "outcomes": out.outcomes, "sids": out.session_ids}))
+"""
+
+
+def _start(workdir, **env):
+    return subprocess.Popen(
+        python_argv(WORKER),
+        cwd=workdir,
+        env=child_env(**env),
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+
+
+def _result(proc, timeout=60):
+    out, err = proc.communicate(timeout=timeout)
+    assert proc.returncode == 0, err
+    return json.loads(out)
+
+
+def test_three_processes_compute_each_element_once(workdir):
+    procs = [_start(workdir, N="6") for _ in range(3)]
+    (workdir / "go").touch()
+    results = [_result(p) for p in procs]
+    calls = (workdir / "calls.log").read_text().split("\n")[:-1]
+    assert sorted(int(line.split()[0]) for line in calls) == [0, 1, 2, 3, 4, 5]  # exactly once each
+    for r in results:
+        assert r["out"] == [0, 1, 4, 9, 16, 25]
+        assert r["sids"] == results[0]["sids"]  # everyone sees the same sessions
+    computed = sum(r["outcomes"].count("computed") for r in results)
+    assert computed == 6 and sum(r["outcomes"].count("loaded") for r in results) == 12
+    rows = database.list_sessions(str(workdir / "Sessions" / "sessions.db"), "work")
+    assert len(rows) == 6 and {r["status"] for r in rows} == {"done"}
+
+
+def test_claim_of_a_killed_process_is_taken_over_by_a_waiting_one(workdir):
+    victim = _start(workdir, N="1", WORK_SECONDS="120")
+    (workdir / "go").touch()
+    while not (workdir / "calls.log").exists():
+        time.sleep(0.01)
+    waiter = _start(workdir, N="1", WORK_SECONDS="0")
+    time.sleep(0.5)  # the waiter is now polling the victim's live claim
+    assert waiter.poll() is None
+    victim.send_signal(signal.SIGKILL)
+    victim.wait()
+    result = _result(waiter)
+    assert result["out"] == [0] and result["outcomes"] == ["recomputed"]
+    (row,) = database.list_sessions(str(workdir / "Sessions" / "sessions.db"), "work")
+    assert row["status"] == "done" and row["session_id"] == result["sids"][0]
+    assert len((workdir / "calls.log").read_text().splitlines()) == 2
+
+
+def _foreign_claim(cache_dir, heartbeat_age):
+    """A running row owned by a process on another host, as left by a cluster node."""
+
+    @dj.cachable(table_name="remote")
+    def remote(x):
+        return x + 100
+
+    key = canonical.cache_key("remote", "0", {"x": 1})
+    db = os.path.join(cache_dir, "sessions.db")
+    with database.transaction(db) as conn:
+        database.ensure_session_table(conn, "remote")
+        database.insert_session(
+            conn,
+            "remote",
+            {
+                "session_id": 1234567890,
+                "cache_key": key,
+                "version": "0",
+                "dependencies": '{"x":1}',
+                "status": "running",
+                "owner": "node-17.cluster:4242:abcd",
+                "heartbeat": time.time() - heartbeat_age,
+                "start_time": 0,
+            },
+        )
+    return remote
+
+
+def test_live_remote_claim_is_waited_for(cache_dir, monkeypatch):
+    remote = _foreign_claim(cache_dir, heartbeat_age=1)
+    monkeypatch.setattr(claims, "WAIT_TIMEOUT_SECONDS", 0.3)
+    with pytest.raises(TimeoutError, match="still being computed by node-17.cluster:4242:abcd"):
+        dj.run([{"x": 1}], remote, cache_dir=cache_dir)("{x}")
+
+
+def test_stale_remote_claim_is_taken_over(cache_dir, monkeypatch):
+    monkeypatch.setattr(claims, "STALE_AFTER_SECONDS", 30)
+    remote = _foreign_claim(cache_dir, heartbeat_age=31)
+    out = dj.run([{"x": 1}], remote, cache_dir=cache_dir)("{x}")
+    assert out == [101] and out.outcomes == ["recomputed"] and out.session_ids == [1234567890]
+
+
+def test_threads_with_duplicate_elements_compute_once(cache_dir):
+    calls = []
+
+    @dj.cachable()
+    def dup(x):
+        calls.append(x)
+        time.sleep(0.1)
+        return -x
+
+    out = dj.run([{"x": 1}] * 4, dup, n_threads=4, cache_dir=cache_dir)("{x}")
+    assert (
+        out == [-1] * 4
+        and calls == [1]
+        and sorted(out.outcomes) == ["computed", "loaded", "loaded", "loaded"]
+    )
+
+
+def test_heartbeat_is_refreshed_while_computing(cache_dir, monkeypatch):
+    monkeypatch.setattr(claims, "HEARTBEAT_SECONDS", 0.05)
+    beats = []
+    db = os.path.join(cache_dir, "sessions.db")
+
+    @dj.cachable()
+    def long(x):
+        sid = dj.current_session().session_id
+        for _ in range(3):
+            time.sleep(0.15)
+            with database.reading(db) as conn:
+                beats.append(
+                    conn.execute('SELECT heartbeat FROM "long" WHERE session_id = ?', [sid]).fetchone()[0]
+                )
+        return x
+
+    dj.run([{"x": 1}], long, cache_dir=cache_dir)("{x}")
+    assert beats[0] < beats[1] < beats[2]
+
+
+def test_owner_liveness_rules(monkeypatch):
+    now = time.time()
+    me = claims.owner_id()
+    host, pid, _ = me.rsplit(":", 2)
+    assert claims.is_alive(me, now - 10_000, now)  # another thread of this process
+    assert not claims.is_alive(f"{host}:{pid}:othertoken", now, now)  # our pid, earlier process
+    assert not claims.is_alive(f"{host}:99999999:tok", now, now)  # no such pid here
+    assert claims.is_alive(f"{host}:{os.getppid()}:tok", now, now)  # a live process on this host
+    assert claims.is_alive("elsewhere:1:tok", now - 5, now)
+    monkeypatch.setattr(claims, "STALE_AFTER_SECONDS", 4)
+    assert not claims.is_alive("elsewhere:1:tok", now - 5, now) and not claims.is_alive(None, now, now)
