@@ -1,0 +1,232 @@
+"""MIT-BIH N/L/R/V beats as a :class:`robustness.data.Dataset` (spec §3.2, quirk 8).
+
+Report-era loader (``ECG/ecg_data_loader.py@90e46fd7``): drop bad-signal beats; per class sample up to 3000
+beats; in each beat segment find channel-0 peaks (``find_peaks(height=0.2, distance=150)``), keep the beat
+if the first peak p has p ≥ 50 and p + 50 ≤ segment length, window ``[p−50, p+50)`` × 2 leads (raw mV);
+split 80/10/10 with ``train_test_split(random_state=42)`` twice (test first, then validation).
+Default: the per-class sample is drawn once from a generator seeded with 42 (deterministic, no leak);
+``ecg_resample_quirk=True`` re-draws it unseeded at every construction as the original did.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+from scipy.signal import find_peaks
+
+from ECG.records import CLASS_NAMES, RECORD_FILES, beat_table, download_mitdb, list_records, read_record
+from robustness.configs import EcgConfig, resolve_data_dir
+from robustness.data import (
+    DataError,
+    Dataset,
+    cached,
+    class_counts,
+    epoch_batch_indices,
+    file_manifest,
+    manifest_digest,
+    sklearn_split,
+)
+
+HALF_WINDOW = 50
+PEAK_HEIGHT_MV = 0.2
+PEAK_DISTANCE = 150
+SPLIT_SEED = 42
+SELECT_STREAM, BATCH_STREAM = 21, 22
+SPLIT_FRACTIONS = (0.8, 0.1, 0.1)  # train, validation, test
+
+
+def beat_window(segment: np.ndarray) -> np.ndarray | None:
+    """float [100, 2] around the first channel-0 peak of a beat segment [n, 2], or None if rejected."""
+    peaks, _ = find_peaks(segment[:, 0], height=PEAK_HEIGHT_MV, distance=PEAK_DISTANCE)
+    if len(peaks) == 0 or peaks[0] < HALF_WINDOW or segment.shape[0] < peaks[0] + HALF_WINDOW:
+        return None
+    return segment[peaks[0] - HALF_WINDOW : peaks[0] + HALF_WINDOW]
+
+
+def extract_beats(data_dir) -> dict[str, np.ndarray]:
+    """All beats of all records in ``data_dir`` with their N/L/R/V windows (cached on disk).
+
+    Returns ``record`` (index into ``names``), ``start``, ``target``, ``bad`` per beat, ``valid`` (window
+    found) and ``windows`` float32 [n, 100, 2] (zeros where not a class-0..3 beat or rejected), ``names``.
+    """
+    root = Path(data_dir)
+    names = list_records(root)
+    if not names:
+        raise DataError(f"no MIT-BIH records (NNN.hea/.dat/.atr) in {root}")
+    files = [root / (n + ext) for n in names for ext in RECORD_FILES]
+    settings = {
+        "root": str(root),
+        "files": manifest_digest(file_manifest(files, root)),
+        "window": [HALF_WINDOW, PEAK_HEIGHT_MV, PEAK_DISTANCE],
+        "version": 1,
+    }
+
+    def build():
+        parts = [_record_beats(root, name, i) for i, name in enumerate(names)]
+        out = {k: np.concatenate([p[k] for p in parts]) for k in parts[0]}
+        out["names"] = np.array(names)
+        return out
+
+    return cached("ecg-beats", settings, build)
+
+
+def _record_beats(root: Path, name: str, index: int) -> dict[str, np.ndarray]:
+    record = read_record(root, name)
+    table = beat_table(record)
+    n = table.start.size
+    windows = np.zeros((n, 2 * HALF_WINDOW, 2), dtype=np.float32)
+    valid = np.zeros(n, dtype=bool)
+    for i in np.where(table.target < len(CLASS_NAMES))[0]:
+        window = beat_window(record.signal[table.start[i] : table.end[i]])
+        if window is not None:
+            windows[i], valid[i] = window, True
+    return {
+        "record": np.full(n, index, np.int64),
+        "start": table.start,
+        "target": table.target,
+        "bad": table.bad,
+        "valid": valid,
+        "windows": windows,
+    }
+
+
+def select_beats(beats: dict, per_class: int, rng: np.random.Generator) -> np.ndarray:
+    """Row indices: per class (N, L, R, V in turn) up to ``per_class`` good-signal beats drawn without
+    replacement, then those whose window was rejected are dropped (the original's order of operations)."""
+    chosen = []
+    for c in range(len(CLASS_NAMES)):
+        pool = np.where((beats["target"] == c) & ~beats["bad"])[0]
+        pick = rng.choice(pool, size=min(per_class, pool.size), replace=False)
+        chosen.append(pick[beats["valid"][pick]])
+    empty = [name for name, pick in zip(CLASS_NAMES, chosen) if pick.size == 0]
+    if empty:
+        records = ", ".join(str(n) for n in beats["names"])
+        raise DataError(
+            f"MIT-BIH class(es) {', '.join(empty)} have no usable beats (good signal, a window "
+            f"around the first peak) in records {records}"
+        )
+    return np.concatenate(chosen)
+
+
+def split_by_beat(n: int) -> dict[str, np.ndarray]:
+    """Positions 0..n−1 split as the original: 80 % train, then the 20 % halved into test and validation."""
+    train, rest = sklearn_split(n, 0.2, SPLIT_SEED)
+    test_part, val_part = sklearn_split(rest.size, 0.5, SPLIT_SEED)
+    return {"train": train, "validation": rest[val_part], "test": rest[test_part]}
+
+
+def split_by_patient(records: np.ndarray, labels: np.ndarray, n_classes: int = 4) -> dict[str, np.ndarray]:
+    """Assign whole records to train/validation/test (80/10/10 of each class's beats, greedily).
+
+    First, for each class (rarest in records first), validation and test each receive one record holding
+    it if they have none; then the remaining records, largest first, go where the squared deviation of the
+    per-class fractions from 80/10/10 grows least. Ties are broken by a permutation seeded with 42.
+    """
+    ids = np.unique(records)
+    counts = np.stack([np.bincount(labels[records == r], minlength=n_classes) for r in ids]).astype(float)
+    totals = counts.sum(0)
+    order = np.random.default_rng(SPLIT_SEED).permutation(ids.size)
+    owner = np.full(ids.size, -1)
+    fractions = np.array(SPLIT_FRACTIONS)
+
+    def cost(assign):
+        load = np.stack([counts[assign == s].sum(0) for s in range(3)]) / totals
+        return float(((load - fractions[:, None]) ** 2).sum())
+
+    def best(split_choices, record_choices):
+        trials = [
+            (cost(np.where(np.arange(ids.size) == r, s, owner)), k, r, s)
+            for k, r in enumerate(record_choices)
+            for s in split_choices
+        ]
+        return min(trials)
+
+    for c in np.argsort((counts > 0).sum(0), kind="stable"):
+        for s in (2, 1):
+            if counts[owner == s, c].sum() > 0:
+                continue
+            holders = [r for r in order if owner[r] < 0 and counts[r, c] > 0]
+            if not holders:
+                raise DataError(
+                    f"split_by_patient: too few records hold class {CLASS_NAMES[c]} to give "
+                    f"train, validation and test one each (records: {list(ids[counts[:, c] > 0])})"
+                )
+            owner[best([s], holders)[2]] = s
+    for r in sorted((r for r in order if owner[r] < 0), key=lambda r: -counts[r].sum()):
+        owner[r] = best([0, 1, 2], [r])[3]
+    out = {
+        name: np.where(np.isin(records, ids[owner == s]))[0]
+        for s, name in enumerate(("train", "validation", "test"))
+    }
+    for name, rows in out.items():
+        missing = [CLASS_NAMES[c] for c in range(n_classes) if not np.any(labels[rows] == c)]
+        if missing:
+            raise DataError(f"split_by_patient: the {name} split has no beats of class {missing}")
+    return out
+
+
+class EcgDataset(Dataset):
+    """4-class MIT-BIH beats, x float32 [100, 2] (raw mV, 360 Hz), y in 0..3 = N, L, R, V."""
+
+    name = "ecg"
+    n_classes = 4
+    input_shape = (2 * HALF_WINDOW, 2)
+
+    def __init__(self, config: EcgConfig):
+        self.config = config
+        self.root = Path(resolve_data_dir(config))
+        if not (self.root.is_dir() and any(self.root.glob("*.hea"))):
+            download_mitdb(self.root)
+        beats = extract_beats(self.root)
+        self.records = [str(n) for n in beats["names"]]
+        # quirk 8: the original re-drew the sample (unseeded) at every loader construction
+        rng = (
+            np.random.default_rng()
+            if config.ecg_resample_quirk
+            else np.random.default_rng([SELECT_STREAM, SPLIT_SEED])
+        )
+        rows = select_beats(beats, config.beats_per_class, rng)
+        x, y, rec = beats["windows"][rows], beats["target"][rows].astype(np.int32), beats["record"][rows]
+        parts = split_by_patient(rec, y) if config.split_by_patient else split_by_beat(rows.size)
+        self._arrays = {name: (np.ascontiguousarray(x[p]), y[p]) for name, p in parts.items()}
+        self.beats = beats  # the full beat table (see extract_beats), for figures and tests
+        self.beat_rows = {name: rows[p] for name, p in parts.items()}  # split → rows of the beat table
+        self._records = {name: sorted({self.records[i] for i in rec[p]}) for name, p in parts.items()}
+        self._available = {
+            name: int(np.sum((beats["target"] == c) & ~beats["bad"])) for c, name in enumerate(CLASS_NAMES)
+        }
+        self._bad = {
+            name: int(np.sum((beats["target"] == c) & beats["bad"])) for c, name in enumerate(CLASS_NAMES)
+        }
+        self.n_train = len(self._arrays["train"][1])
+
+    def train_batch(self, seed: int, step: int, batch_size: int) -> tuple[np.ndarray, np.ndarray]:
+        """Epoch-wise shuffled sequential batches; epoch e permuted by ``default_rng([22, seed, e])``."""
+        x, y = self._arrays["train"]
+        idx = epoch_batch_indices(seed, step, batch_size, self.n_train, BATCH_STREAM)
+        return x[idx], y[idx]
+
+    def split(self, name: str) -> tuple[np.ndarray, np.ndarray]:
+        self._check_split_name(name)
+        return self._arrays[name]
+
+    def summary(self) -> dict:
+        names = list(CLASS_NAMES)
+        splits = {s: {"size": len(y), "counts": class_counts(y, names)} for s, (_, y) in self._arrays.items()}
+        if self.config.split_by_patient:
+            for s, entry in splits.items():
+                entry["records"] = self._records[s]
+        return {
+            "name": self.name,
+            "data_dir": str(self.root),
+            "records": self.records,
+            "classes": names,
+            "good_beats_available": self._available,
+            "bad_signal_beats_dropped": self._bad,
+            "beats_per_class": self.config.beats_per_class,
+            "split_by_patient": self.config.split_by_patient,
+            "resample_quirk": self.config.ecg_resample_quirk,
+            "input_shape": list(self.input_shape),
+            "splits": splits,
+        }

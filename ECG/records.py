@@ -1,0 +1,223 @@
+"""MIT-BIH Arrhythmia records (WFDB ``.hea/.dat/.atr``): checked reading, download, and the beat table.
+
+The beat table reproduces ``extract_data_from_files`` of ``ECG/ecg_input.py@88d2bb57`` (spec §3.2) per
+record: one row per beat annotation (the 16 beat symbols plus ``|`` and ``x``), ``start`` = its sample,
+``end`` = the next beat's sample (the record's end for the last one), a target code (0 N, 1 L, 2 R, 3 V, …),
+with N beats followed by ``|``/``x`` relabelled 16/17, beats inside ``(AFIB``/``(AFL``/``(PREX`` rhythm
+periods relabelled 18/19/20, and ``bad`` set between a ``~`` with subtype > 0 and the next ``~`` with
+subtype 0 (the original's pairing, including its off-by-one start one beat early).
+"""
+
+from __future__ import annotations
+
+import struct
+import warnings
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from robustness.data import DataError
+
+TRANSLATE = {
+    "N": 0,
+    "L": 1,
+    "R": 2,
+    "V": 3,
+    "/": 4,
+    "A": 5,
+    "f": 6,
+    "F": 7,
+    "!": 8,
+    "a": 9,
+    "j": 10,
+    "E": 11,
+    "J": 12,
+    "e": 13,
+    "S": 14,
+    "Q": 15,
+    "|": 16,
+    "x": 17,
+    "(AFIB": 18,
+    "(AFL": 19,
+    "(PREX": 20,
+}
+BEAT_SYMBOLS = tuple(k for k, v in TRANSLATE.items() if not k.startswith("("))
+INNER_ANNOTATIONS = ("|", "x")
+PLUS_ANNOTATIONS = ("(AFIB", "(AFL", "(PREX")
+CLASS_NAMES = ("N", "L", "R", "V")
+RECORD_FILES = (".hea", ".dat", ".atr")
+
+
+@dataclass(frozen=True)
+class Record:
+    """One record: signal float64 [samples, 2] in mV (``p_signal``) and its reference annotations."""
+
+    name: str
+    signal: np.ndarray
+    sample: np.ndarray  # annotation positions (int64)
+    symbol: np.ndarray  # annotation symbols (str)
+    subtype: np.ndarray  # int64
+    aux_note: np.ndarray  # str, trailing NULs removed
+
+
+def list_records(data_dir) -> list[str]:
+    """Names of the complete records (``NNN.hea`` + ``.dat`` + ``.atr``) in ``data_dir``, sorted; a record
+    with a missing companion file is an error naming it."""
+    root = Path(data_dir)
+    if not root.is_dir():
+        raise DataError(f"MIT-BIH directory {root} does not exist")
+    names = sorted(p.stem for p in root.glob("*.hea"))
+    for name in names:
+        missing = [name + ext for ext in RECORD_FILES if not (root / (name + ext)).is_file()]
+        if missing:
+            raise DataError(f"MIT-BIH record {root / name} is incomplete: missing {', '.join(missing)}")
+    return names
+
+
+def read_record(data_dir, name: str) -> Record:
+    """Read ``name`` with wfdb; DataError naming the file on unreadable, truncated or corrupt input.
+
+    The header's per-signal checksums (sum of samples mod 2¹⁶) are verified, so a truncated or damaged
+    ``.dat`` file is reported instead of silently read.
+    """
+    import wfdb
+
+    base = str(Path(data_dir) / name)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        header = _wfdb_call(wfdb.rdheader, base, ".hea")
+        _check_dat_size(base, header)
+        record = _wfdb_call(lambda b: wfdb.rdrecord(b, physical=False), base, ".dat")
+        ann = _wfdb_call(lambda b: wfdb.rdann(b, "atr"), base, ".atr")
+    digital = record.d_signal
+    if digital is None or digital.ndim != 2 or digital.shape[1] != 2:
+        raise DataError(f"{base}.dat: expected 2 signals, header/data give {getattr(digital, 'shape', None)}")
+    if record.sig_len != digital.shape[0]:
+        raise DataError(f"{base}.dat is truncated: {digital.shape[0]} of {record.sig_len} samples")
+    if record.checksum is not None:
+        sums = [int(np.sum(digital[:, i].astype(np.int64))) % 65536 for i in range(2)]
+        expected = [int(c) % 65536 for c in record.checksum]
+        if sums != expected:
+            raise DataError(
+                f"{base}.dat fails the header checksum ({sums} ≠ {expected}): corrupt or truncated"
+            )
+    gain = np.asarray(record.adc_gain, dtype=np.float64)
+    baseline = np.asarray(record.baseline, dtype=np.float64)
+    signal = (digital - baseline) / gain  # what wfdb's p_signal holds
+    if len(ann.sample) == 0:
+        raise DataError(f"{base}.atr holds no annotations")
+    aux = np.array([(a or "").rstrip("\x00") for a in ann.aux_note], dtype=object)
+    return Record(
+        name,
+        signal,
+        np.asarray(ann.sample, np.int64),
+        np.array(ann.symbol, dtype=object),
+        np.asarray(ann.subtype, np.int64),
+        aux,
+    )
+
+
+# what wfdb raises on bad input (HeaderSyntaxError is a ValueError; numpy reshape/broadcast errors too)
+WFDB_ERRORS = (ValueError, IndexError, KeyError, TypeError, ArithmeticError, OSError, EOFError, struct.error)
+BYTES_PER_SAMPLE = {
+    "212": 1.5,
+    "16": 2,
+    "61": 2,
+    "80": 1,
+    "8": 1,
+    "24": 3,
+    "32": 4,
+    "310": 4 / 3,
+    "311": 4 / 3,
+}
+
+
+def _wfdb_call(read, base: str, ext: str):
+    """``read(base)``, turning wfdb's assorted exceptions into a DataError naming ``base + ext``."""
+    try:
+        return read(base)
+    except WFDB_ERRORS as err:
+        raise DataError(f"cannot read MIT-BIH file {base}{ext}: {type(err).__name__}: {err}") from None
+
+
+def _check_dat_size(base: str, header) -> None:
+    """A ``.dat`` shorter than the header's samples × signals × format width is a truncated copy."""
+    fmts = {str(f) for f in (header.fmt or [])}
+    if len(fmts) != 1 or not header.sig_len or next(iter(fmts)) not in BYTES_PER_SAMPLE:
+        return
+    need = int(np.ceil(header.sig_len * header.n_sig * BYTES_PER_SAMPLE[fmts.pop()]))
+    have = Path(base + ".dat").stat().st_size
+    if have < need:
+        raise DataError(f"MIT-BIH file {base}.dat is truncated: {have} bytes, its header needs {need}")
+
+
+@dataclass(frozen=True)
+class BeatTable:
+    """One row per beat annotation of one record (spec §3.2)."""
+
+    start: np.ndarray  # int64, beat annotation sample (the R peak)
+    end: np.ndarray  # int64, next beat's sample or the record length
+    target: np.ndarray  # int64, TRANSLATE codes after relabelling
+    bad: np.ndarray  # bool, inside a bad-signal-quality period
+
+
+def beat_table(record: Record) -> BeatTable:
+    """The per-record part of ``extract_data_from_files`` (see the module docstring)."""
+    symbols, samples = record.symbol, record.sample
+    is_beat = np.isin(symbols, BEAT_SYMBOLS)
+    starts = samples[is_beat]
+    targets = np.array([TRANSLATE[s] for s in symbols[is_beat]], dtype=np.int64)
+    if starts.size == 0:
+        raise DataError(f"MIT-BIH record {record.name}: no beat annotations in its .atr file")
+    for annot in INNER_ANNOTATIONS:  # a | or x marks the beat before it, if that beat is normal
+        before = np.searchsorted(starts, samples[symbols == annot]) - 1
+        normal = targets[before] == TRANSLATE["N"]
+        targets[before[normal]] = TRANSLATE[annot]
+    _relabel_rhythms(record, starts, targets)
+    bad = _bad_signal(record, starts)
+    ends = np.r_[starts[1:], record.signal.shape[0]]
+    return BeatTable(starts, ends, targets, bad)
+
+
+def _relabel_rhythms(record: Record, starts: np.ndarray, targets: np.ndarray) -> None:
+    """Beats from the one before a ``+ (AFIB|AFL|PREX`` annotation up to the next ``+`` take its code."""
+    plus = np.where(record.symbol == "+")[0]
+    relabel = np.where(np.isin(record.aux_note[plus], PLUS_ANNOTATIONS))[0]
+    ext_samples = np.r_[record.sample, record.signal.shape[0]]
+    ext_plus = np.r_[plus, record.sample.size]
+    first = np.searchsorted(starts, record.sample[plus[relabel]]) - 1
+    last = np.searchsorted(starts, ext_samples[ext_plus[relabel + 1]])
+    for i, j, note in zip(first, last, record.aux_note[plus[relabel]]):
+        targets[i:j] = TRANSLATE[note]
+
+
+def _bad_signal(record: Record, starts: np.ndarray) -> np.ndarray:
+    """The original's ``_mark_bad_signal``: k-th good→bad ``~`` paired with the k-th subtype-0 ``~``."""
+    bad = np.zeros(starts.size, dtype=bool)
+    quality = np.where(record.symbol == "~")[0]
+    is_bad = record.subtype[quality] > 0
+    worse = is_bad & np.r_[True, ~is_bad[:-1]]
+    first = np.searchsorted(starts, record.sample[quality[worse]]) - 1
+    last = np.searchsorted(starts, record.sample[quality[~is_bad]])
+    for i, j in zip(first, last):
+        bad[i:j] = True
+    return bad
+
+
+def download_mitdb(data_dir, records: list[str] | None = None) -> Path:
+    """Download MIT-BIH (PhysioNet ``mitdb``) records into ``data_dir`` with wfdb; DataError when offline."""
+    import wfdb
+
+    root = Path(data_dir)
+    root.mkdir(parents=True, exist_ok=True)
+    try:
+        wfdb.dl_database(
+            "mitdb", str(root), records="all" if records is None else records, annotators=["atr"]
+        )
+    except (OSError, ValueError) as err:  # requests' and urllib's errors are OSError subclasses
+        raise DataError(
+            f"could not download MIT-BIH (PhysioNet 'mitdb') into {root} ({type(err).__name__}: {err}); put the "
+            f"records' NNN.hea/.dat/.atr files there, or point -data_dir / $MITDB_DIR at a copy"
+        ) from None
+    return root
