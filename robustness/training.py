@@ -277,7 +277,11 @@ class _Progress:
 def main(config_cls, argv=None, prog=None) -> int:
     """Entry point of the three scripts: parse flags, train, map errors to exit codes."""
     from robustness.configs import parse_cli
+    from robustness.data import DataError
 
+    from robustness.paths import enable_compilation_cache
+
+    enable_compilation_cache()
     prog = prog or os.path.basename(sys.argv[0])
     config = parse_cli(config_cls, sys.argv[1:] if argv is None else argv, prog=prog)
     try:
@@ -286,7 +290,7 @@ def main(config_cls, argv=None, prog=None) -> int:
     except TrainingDiverged as err:
         print(f"{prog}: error: {err}", file=sys.stderr)
         return 3
-    except (FileNotFoundError, ValueError) as err:
+    except (FileNotFoundError, ValueError, DataError) as err:
         if os.environ.get("ROBUSTNESS_DEBUG"):
             raise
         print(f"{prog}: error: {err}", file=sys.stderr)

@@ -18,6 +18,9 @@ os.environ.setdefault("SPEECH_COMMANDS_DIR", str(SHARED_DATA / "speech_commands"
 os.environ.setdefault("MITDB_DIR", str(SHARED_DATA / "mitdb"))
 os.environ.setdefault("FASHION_MNIST_DIR", str(FASHION_MNIST_SYSTEM))
 os.environ.setdefault("FIGURE_MISMATCH_DIR", str(SHARED_DATA / "figure_mismatch"))
+# Test processes (and the scripts they start) share one persistent XLA compilation cache.
+os.environ.setdefault("JAX_COMPILATION_CACHE_DIR", str(REPO_ROOT / ".cache" / "jax"))
+os.environ.setdefault("JAX_PERSISTENT_CACHE_MIN_COMPILE_TIME_SECS", "0.1")
 
 
 def require(condition: bool, what: str) -> None:

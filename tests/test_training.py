@@ -1,0 +1,159 @@
+"""The shared training loop: determinism, vmapped seeds, resume after SIGKILL, divergence, artefacts."""
+
+import dataclasses
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from robustness import artifacts
+from robustness.configs import EcgConfig
+from robustness.training import train
+
+REPO = Path(__file__).resolve().parent.parent
+# A tiny but real ECG LSNN: real MIT-BIH beats, robust loss with a 2-step attack.
+TINY = dict(n_hidden=16, max_steps=30, eval_step_interval=15, n_attack_steps=2, validation_limit=100)
+
+
+def tiny(tmp_path, **kw) -> EcgConfig:
+    return EcgConfig(resources_dir=str(tmp_path), **{**TINY, **kw})
+
+
+def params_of(tmp_path, sid):
+    return artifacts.load_model(tmp_path, sid)[1]
+
+
+def test_same_seed_identical_different_seed_different(tmp_path, mitdb_dir):
+    train(tiny(tmp_path / "a", session_id=1111111111, seed=3))
+    train(tiny(tmp_path / "b", session_id=2222222222, seed=3))
+    train(tiny(tmp_path / "c", session_id=3333333333, seed=4))
+    a, b, c = (params_of(tmp_path / d, s) for d, s in [("a", 1111111111), ("b", 2222222222), ("c", 3333333333)])
+    for name in a:
+        np.testing.assert_array_equal(a[name], b[name])  # bit-identical
+    assert not np.allclose(a["W_rec"], c["W_rec"])
+    log_a = json.loads(artifacts.results_path(tmp_path / "a", 1111111111).read_text())
+    log_b = json.loads(artifacts.results_path(tmp_path / "b", 2222222222).read_text())
+    assert log_a == log_b
+
+
+def test_vmapped_seeds_match_single_seed_runs(tmp_path, mitdb_dir):
+    seeds, sids = (0, 1, 2), (4000000001, 4000000002, 4000000003)
+    train(tiny(tmp_path / "v", vmap_seeds=seeds, session_ids=sids))
+    for seed, sid in zip(seeds, sids):
+        train(tiny(tmp_path / "s", seed=seed, session_id=sid))
+        vm, single = params_of(tmp_path / "v", sid), params_of(tmp_path / "s", sid)
+        for name in vm:
+            # float-level differences of the batched matmuls, amplified by spike thresholds and Adam's
+            # normalised steps: bounded by one Adam step (lr 1e-3) and tiny in the median
+            diff = np.abs(vm[name] - single[name])
+            assert diff.max() <= 1e-3 and np.median(diff) <= 1e-6, (name, diff.max(), np.median(diff))
+        flags_v = json.loads(artifacts.model_path(tmp_path / "v", sid).read_text())["params"]
+        flags_s = json.loads(artifacts.model_path(tmp_path / "s", sid).read_text())["params"]
+        # identical format: the vmapped model file records its own seed and session id
+        assert flags_v == {**flags_s, "resources_dir": flags_v["resources_dir"]}
+        assert flags_v["seed"] == seed and flags_v["vmap_seeds"] == ""
+    w0, w1 = params_of(tmp_path / "v", sids[0]), params_of(tmp_path / "v", sids[1])
+    assert not np.allclose(w0["W_in"], w1["W_in"])  # each seed its own init
+
+
+def test_artefacts_hold_documented_keys(tmp_path, mitdb_dir):
+    sid = 5555555555
+    train(tiny(tmp_path, session_id=sid, beta_robustness=0.0))
+    model = json.loads(artifacts.model_path(tmp_path, sid).read_text())
+    assert set(model) == {"params", "rng_key", "theta"}
+    assert set(model["theta"]) == {"W_in", "W_rec", "W_out", "b_out"}
+    assert np.asarray(model["theta"]["W_in"]).shape == (2, 16)
+    assert np.all(np.diag(np.asarray(model["theta"]["W_rec"])) == 0.0)  # diagonal held at exactly 0
+    assert len(model["rng_key"]) == 2 and model["params"]["beta_robustness"] == 0.0
+    assert model["params"]["spectrogram_length"] == 100 and model["params"]["session_id"] == sid
+    log = json.loads(artifacts.results_path(tmp_path, sid).read_text())
+    n_logs = TINY["max_steps"] // 10
+    for key in ("training_accuracy", "training_accuracies", "attacked_training_accuracy", "kl_over_time"):
+        assert len(log[key]) == n_logs, key
+    assert log["training_accuracy"] == log["training_accuracies"]
+    assert all(len(kl) == TINY["n_attack_steps"] + 1 for kl in log["kl_over_time"])  # N+1 values, also for β=0
+    assert log["validation_step"] == [15, 30] and len(log["validation_kl_over_time"]) == 2
+    assert log["attacked_validation_accuracy"] == log["attacked_validation_accuracies"]
+    assert log["done"] == [True] and log["best_validation_accuracy"] == [max(log["validation_accuracy"])]
+    assert not artifacts.checkpoint_path(tmp_path, sid).exists()
+    assert artifacts.results_complete(tmp_path, sid)
+    # a second call with the same session id is a no-op
+    assert train(tiny(tmp_path, session_id=sid, beta_robustness=0.0))[0]["status"] == "already done"
+
+
+def _script(name, *flags, **popen):
+    env = {**os.environ, "PYTHONUNBUFFERED": "1"}
+    return subprocess.Popen([sys.executable, str(REPO / name), *flags], env=env, cwd=REPO, **popen)
+
+
+def test_resume_after_sigkill_equals_uninterrupted_run(tmp_path, mitdb_dir):
+    flags = [f"-{k}={v}" for k, v in {**TINY, "max_steps": 60, "checkpoint_seconds": 0}.items()]
+    ref = _script("main_ecg_lsnn.py", *flags, f"-resources_dir={tmp_path / 'ref'}", "-session_id=6666666666")
+    killed_dir = tmp_path / "killed"
+    proc = _script(
+        "main_ecg_lsnn.py", *flags, f"-resources_dir={killed_dir}", "-session_id=7777777777",
+        stdout=subprocess.PIPE, text=True,
+    )
+    # kill -9 as soon as the run has checkpointed past iteration 20 (mid-way, between logs)
+    deadline = time.time() + 240
+    ckpt = artifacts.checkpoint_path(killed_dir, 7777777777)
+    while time.time() < deadline:
+        if ckpt.exists() and artifacts.load_checkpoint(killed_dir, 7777777777)[1]["step"] >= 20:
+            break
+        time.sleep(0.05)
+    proc.send_signal(signal.SIGKILL)
+    proc.wait()
+    assert proc.returncode == -signal.SIGKILL
+    step_at_kill = artifacts.load_checkpoint(killed_dir, 7777777777)[1]["step"]
+    assert 20 <= step_at_kill < 60
+    resumed = _script("main_ecg_lsnn.py", *flags, f"-resources_dir={killed_dir}", "-session_id=7777777777",
+                      stdout=subprocess.PIPE, text=True)
+    out, _ = resumed.communicate(timeout=300)
+    assert resumed.returncode == 0 and f"resuming sessions [7777777777] from iteration {step_at_kill}" in out
+    assert ref.wait(timeout=300) == 0
+    ref_log = json.loads(artifacts.results_path(tmp_path / "ref", 6666666666).read_text())
+    new_log = json.loads(artifacts.results_path(killed_dir, 7777777777).read_text())
+    assert new_log == ref_log  # no lost or duplicated entries, same values
+    a, b = params_of(tmp_path / "ref", 6666666666), params_of(killed_dir, 7777777777)
+    for name in a:
+        np.testing.assert_array_equal(a[name], b[name])
+
+
+def test_nan_loss_stops_with_clear_error(tmp_path, mitdb_dir):
+    proc = _script("main_ecg_lsnn.py", *[f"-{k}={v}" for k, v in TINY.items()], "-learning_rate=nan,nan",
+                   f"-resources_dir={tmp_path}", "-session_id=8888888888", stderr=subprocess.PIPE, text=True)
+    _, err = proc.communicate(timeout=300)
+    assert proc.returncode == 3
+    assert "loss became" in err and "nan" in err.lower()
+    assert not artifacts.model_path(tmp_path, 8888888888).exists()
+    assert not any(p.name.endswith(".tmp") for p in tmp_path.rglob("*"))
+
+
+@pytest.mark.parametrize("script", ["main_speech_lsnn.py", "main_ecg_lsnn.py", "main_CNN_jax.py"])
+def test_cli_help_unknown_and_bad_values(script):
+    out = subprocess.run([sys.executable, script, "--help"], cwd=REPO, capture_output=True, text=True)
+    assert out.returncode == 0 and "-beta_robustness=1.0" in out.stdout and "-n_attack_steps=10" in out.stdout
+    bad = subprocess.run([sys.executable, script, "-not_a_flag=1"], cwd=REPO, capture_output=True, text=True)
+    assert bad.returncode == 2 and "-not_a_flag" in bad.stderr
+    bad = subprocess.run([sys.executable, script, "-boundary_loss=xx"], cwd=REPO, capture_output=True, text=True)
+    assert bad.returncode == 2 and "kl, reverse_kl, l2, js" in bad.stderr
+
+
+def test_missing_data_is_a_clear_error(tmp_path):
+    env = {**os.environ, "MITDB_DIR": str(tmp_path / "nowhere")}
+    proc = subprocess.run([sys.executable, "main_ecg_lsnn.py", "-max_steps=1", f"-resources_dir={tmp_path}"],
+                          cwd=REPO, capture_output=True, text=True, env=env, timeout=300)
+    assert proc.returncode == 1 and "nowhere" in proc.stderr and "Traceback" not in proc.stderr
+
+
+def test_config_is_not_mutated_by_training(tmp_path, mitdb_dir):
+    cfg = tiny(tmp_path, session_id=9999999999, max_steps=10)
+    before = dataclasses.asdict(cfg)
+    train(cfg)
+    assert dataclasses.asdict(cfg) == before
