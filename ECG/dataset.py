@@ -48,7 +48,8 @@ def extract_beats(data_dir) -> dict[str, np.ndarray]:
     """All beats of all records in ``data_dir`` with their N/L/R/V windows (cached on disk).
 
     Returns ``record`` (index into ``names``), ``start``, ``target``, ``bad`` per beat, ``valid`` (window
-    found) and ``windows`` float32 [n, 100, 2] (zeros where not a class-0..3 beat or rejected), ``names``.
+    found) and ``windows`` float32 [n, 100, 2] (zeros where not a class-0..3 beat or rejected), ``names``;
+    ``valid_r``/``windows_r`` are the same for windows centred on the annotated R peak (``ecg_window=r_peak``).
     """
     root = Path(data_dir)
     names = list_records(root)
@@ -59,7 +60,7 @@ def extract_beats(data_dir) -> dict[str, np.ndarray]:
         "root": str(root),
         "files": manifest_digest(file_manifest(files, root)),
         "window": [HALF_WINDOW, PEAK_HEIGHT_MV, PEAK_DISTANCE],
-        "version": 1,
+        "version": 2,
     }
 
     def build():
@@ -76,12 +77,19 @@ def _record_beats(root: Path, name: str, index: int) -> dict[str, np.ndarray]:
     table = beat_table(record)
     n = table.start.size
     windows = np.zeros((n, 2 * HALF_WINDOW, 2), dtype=np.float32)
+    windows_r = np.zeros_like(windows)
     valid = np.zeros(n, dtype=bool)
+    valid_r = np.zeros(n, dtype=bool)
     for i in np.where(table.target < len(CLASS_NAMES))[0]:
         window = beat_window(record.signal[table.start[i] : table.end[i]])
         if window is not None:
             windows[i], valid[i] = window, True
+        lo, hi = table.start[i] - HALF_WINDOW, table.start[i] + HALF_WINDOW
+        if lo >= 0 and hi <= record.signal.shape[0]:
+            windows_r[i], valid_r[i] = record.signal[lo:hi], True
     return {
+        "valid_r": valid_r,
+        "windows_r": windows_r,
         "record": np.full(n, index, np.int64),
         "start": table.start,
         "target": table.target,
@@ -91,14 +99,14 @@ def _record_beats(root: Path, name: str, index: int) -> dict[str, np.ndarray]:
     }
 
 
-def select_beats(beats: dict, per_class: int, rng: np.random.Generator) -> np.ndarray:
+def select_beats(beats: dict, per_class: int, rng: np.random.Generator, valid_key: str = "valid") -> np.ndarray:
     """Row indices: per class (N, L, R, V in turn) up to ``per_class`` good-signal beats drawn without
     replacement, then those whose window was rejected are dropped (the original's order of operations)."""
     chosen = []
     for c in range(len(CLASS_NAMES)):
         pool = np.where((beats["target"] == c) & ~beats["bad"])[0]
         pick = rng.choice(pool, size=min(per_class, pool.size), replace=False)
-        chosen.append(pick[beats["valid"][pick]])
+        chosen.append(pick[beats[valid_key][pick]])
     empty = [name for name, pick in zip(CLASS_NAMES, chosen) if pick.size == 0]
     if empty:
         records = ", ".join(str(n) for n in beats["names"])
@@ -186,8 +194,10 @@ class EcgDataset(Dataset):
             if config.ecg_resample_quirk
             else np.random.default_rng([SELECT_STREAM, SPLIT_SEED])
         )
-        rows = select_beats(beats, config.beats_per_class, rng)
-        x, y, rec = beats["windows"][rows], beats["target"][rows].astype(np.int32), beats["record"][rows]
+        suffix = "_r" if config.ecg_window == "r_peak" else ""
+        rows = select_beats(beats, config.beats_per_class, rng, valid_key="valid" + suffix)
+        x = beats["windows" + suffix][rows]
+        y, rec = beats["target"][rows].astype(np.int32), beats["record"][rows]
         parts = split_by_patient(rec, y) if config.split_by_patient else split_by_beat(rows.size)
         self._arrays = {name: (np.ascontiguousarray(x[p]), y[p]) for name, p in parts.items()}
         self.beats = beats  # the full beat table (see extract_beats), for figures and tests

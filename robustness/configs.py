@@ -152,6 +152,12 @@ class EcgConfig(LsnnConfig):
     beats_per_class: int = _f(3000, "max beats drawn per class (report: 3000)")
     split_by_patient: bool = _f(False, "split train/val/test by record instead of by beat")
     ecg_resample_quirk: bool = _f(False, "quirk 8: re-draw the per-class beat sample at every load (leaks test)")
+    ecg_window: str = _f(
+        "first_peak",
+        "beat window: first_peak = around the first find_peaks peak of the segment (report; keeps ~22 % of "
+        "beats, mostly T waves), r_peak = centred on the annotated R peak",
+        ("first_peak", "r_peak"),
+    )
 
     @property
     def spectrogram_length(self) -> int:
