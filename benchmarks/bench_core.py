@@ -12,16 +12,13 @@ the peak is a 2048² float32 jit(jnp.dot) timed in the same rounds.
 
 import argparse
 import statistics
-import sys
 import time
-from pathlib import Path
 
 import jax
 import jax.numpy as jnp
 import numpy as np
 import optax
 
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 from robustness import attack, cnn, lsnn
 
 BATCH, STEPS, N_IN, N_HIDDEN, N_OUT = 100, 100, 40, 256, 4

@@ -234,7 +234,14 @@ def _restore(res, sids, seeds, runs, params, opt_state):
         return 0, params, opt_state
     arrays, meta = loaded
     if meta["sids"] != sids or meta["seeds"] != seeds:
-        raise ValueError(f"checkpoint of session {sids[0]} belongs to sessions {meta['sids']} / seeds {meta['seeds']}")
+        # e.g. a grouped job killed and relaunched with a different -group_seeds: start afresh
+        print(
+            f"warning: ignoring checkpoint {artifacts.checkpoint_path(res, sids[0])} of sessions {meta['sids']} "
+            f"/ seeds {meta['seeds']} (this run: {sids} / {seeds}); starting from iteration 0",
+            file=sys.stderr,
+        )
+        artifacts.remove_checkpoint(res, sids[0])
+        return 0, params, opt_state
     template = (params, opt_state)
     leaves, treedef = jax.tree_util.tree_flatten(template)
     restored = [jnp.asarray(arrays[f"leaf_{i:04d}"], dtype=leaf.dtype) for i, leaf in enumerate(leaves)]

@@ -157,3 +157,12 @@ def test_config_is_not_mutated_by_training(tmp_path, mitdb_dir):
     before = dataclasses.asdict(cfg)
     train(cfg)
     assert dataclasses.asdict(cfg) == before
+
+
+def test_checkpoint_of_another_seed_group_is_discarded(tmp_path, mitdb_dir, capsys):
+    sid = 1313131313
+    artifacts.save_checkpoint(tmp_path, sid, arrays={}, meta={"step": 5, "seeds": [0, 1], "sids": [sid, 1414141414],
+                                                              "best": [0, 0], "logs": [{}, {}]})
+    train(tiny(tmp_path, session_id=sid, max_steps=10))
+    assert "ignoring checkpoint" in capsys.readouterr().err
+    assert artifacts.results_complete(tmp_path, sid)
