@@ -402,4 +402,3 @@ def test_mask_recurrent_diagonal_and_bad_arguments():
             beta_robustness=1.0,
             n_attack_step=3,
         )
-

@@ -26,12 +26,22 @@ def test_report_defaults():
     assert (s.eval_step_interval, e.eval_step_interval, c.eval_step_interval) == (200, 400, 1000)
     assert s.learning_rate == (0.001, 0.0001) and s.batch_size == 100 and s.n_hidden == 256
     assert (s.beta_robustness, s.n_attack_steps, s.initial_std_mismatch, s.reg) == (1.0, 10, 0.001, 0.001)
-    assert (s.tau, s.tau_adaptation, s.thr, s.beta, s.refr, s.dampening_factor) == (20.0, 98.0, 0.01, 2.0, 2, 0.3)
+    assert (s.tau, s.tau_adaptation, s.thr, s.beta, s.refr, s.dampening_factor) == (
+        20.0,
+        98.0,
+        0.01,
+        2.0,
+        2,
+        0.3,
+    )
     assert s.boundary_loss == "kl" and s.treat_as_constant is False and s.relative_step_uses_abs is False
     # derived fields of the original main_speech_lsnn.py
     assert (s.spectrogram_length, s.fingerprint_width, s.label_count) == (98, 40, 4)
     assert (s.desired_samples, s.window_size_samples, s.window_stride_samples, s.time_shift_samples) == (
-        16000, 480, 160, 1600,
+        16000,
+        480,
+        160,
+        1600,
     )
 
 
@@ -45,12 +55,16 @@ def test_flags_round_trip(cls):
 
 
 def test_cli_forms_and_types():
-    cfg = parse_cli(SpeechConfig, ["-beta_robustness=0", "--n_epochs=1,2", "-learning_rate=0.01,0.001", "-seed=7"])
+    cfg = parse_cli(
+        SpeechConfig, ["-beta_robustness=0", "--n_epochs=1,2", "-learning_rate=0.01,0.001", "-seed=7"]
+    )
     assert cfg.beta_robustness == 0.0 and cfg.n_epochs == (1, 2) and cfg.learning_rate == (0.01, 0.001)
     assert cfg.seed == 7 and isinstance(cfg.seed, int)
 
 
-@pytest.mark.parametrize("text, value", [("True", True), ("False", False), ("1", True), ("0", False), ("true", True)])
+@pytest.mark.parametrize(
+    "text, value", [("True", True), ("False", False), ("1", True), ("0", False), ("true", True)]
+)
 def test_booleans(text, value):
     assert parse_cli(SpeechConfig, [f"-treat_as_constant={text}"]).treat_as_constant is value
     # the report's store_true could never switch a True default off; here it can

@@ -155,7 +155,10 @@ def test_missing_incomplete_and_corrupt_records_fail_clearly(mitdb_dir, tmp_path
 
 def test_r_peak_windows_are_centred_on_the_annotation(dataset, mitdb_dir):
     r = load_dataset(EcgConfig(data_dir=str(mitdb_dir), ecg_window="r_peak"))
-    sizes = {name: len(r.split(name)[1]) if name != "train" else r.n_train for name in ("train", "validation", "test")}
+    sizes = {
+        name: len(r.split(name)[1]) if name != "train" else r.n_train
+        for name in ("train", "validation", "test")
+    }
     # every sampled beat keeps its window: 4 classes x 3000 = 12,000 beats, split 80/10/10
     assert sizes == {"train": 9598, "validation": 1200, "test": 1200}
     assert r.n_train > 4 * dataset.n_train

@@ -33,7 +33,9 @@ def test_same_seed_identical_different_seed_different(tmp_path, mitdb_dir):
     train(tiny(tmp_path / "a", session_id=1111111111, seed=3))
     train(tiny(tmp_path / "b", session_id=2222222222, seed=3))
     train(tiny(tmp_path / "c", session_id=3333333333, seed=4))
-    a, b, c = (params_of(tmp_path / d, s) for d, s in [("a", 1111111111), ("b", 2222222222), ("c", 3333333333)])
+    a, b, c = (
+        params_of(tmp_path / d, s) for d, s in [("a", 1111111111), ("b", 2222222222), ("c", 3333333333)]
+    )
     for name in a:
         np.testing.assert_array_equal(a[name], b[name])  # bit-identical
     assert not np.allclose(a["W_rec"], c["W_rec"])
@@ -77,7 +79,9 @@ def test_artefacts_hold_documented_keys(tmp_path, mitdb_dir):
     for key in ("training_accuracy", "training_accuracies", "attacked_training_accuracy", "kl_over_time"):
         assert len(log[key]) == n_logs, key
     assert log["training_accuracy"] == log["training_accuracies"]
-    assert all(len(kl) == TINY["n_attack_steps"] + 1 for kl in log["kl_over_time"])  # N+1 values, also for β=0
+    assert all(
+        len(kl) == TINY["n_attack_steps"] + 1 for kl in log["kl_over_time"]
+    )  # N+1 values, also for β=0
     assert log["validation_step"] == [15, 30] and len(log["validation_kl_over_time"]) == 2
     assert log["attacked_validation_accuracy"] == log["attacked_validation_accuracies"]
     assert log["done"] == [True] and log["best_validation_accuracy"] == [max(log["validation_accuracy"])]
@@ -97,8 +101,12 @@ def test_resume_after_sigkill_equals_uninterrupted_run(tmp_path, mitdb_dir):
     ref = _script("main_ecg_lsnn.py", *flags, f"-resources_dir={tmp_path / 'ref'}", "-session_id=6666666666")
     killed_dir = tmp_path / "killed"
     proc = _script(
-        "main_ecg_lsnn.py", *flags, f"-resources_dir={killed_dir}", "-session_id=7777777777",
-        stdout=subprocess.PIPE, text=True,
+        "main_ecg_lsnn.py",
+        *flags,
+        f"-resources_dir={killed_dir}",
+        "-session_id=7777777777",
+        stdout=subprocess.PIPE,
+        text=True,
     )
     # kill -9 as soon as the run has checkpointed past iteration 20 (mid-way, between logs)
     deadline = time.time() + 240
@@ -112,8 +120,14 @@ def test_resume_after_sigkill_equals_uninterrupted_run(tmp_path, mitdb_dir):
     assert proc.returncode == -signal.SIGKILL
     step_at_kill = artifacts.load_checkpoint(killed_dir, 7777777777)[1]["step"]
     assert 20 <= step_at_kill < 60
-    resumed = _script("main_ecg_lsnn.py", *flags, f"-resources_dir={killed_dir}", "-session_id=7777777777",
-                      stdout=subprocess.PIPE, text=True)
+    resumed = _script(
+        "main_ecg_lsnn.py",
+        *flags,
+        f"-resources_dir={killed_dir}",
+        "-session_id=7777777777",
+        stdout=subprocess.PIPE,
+        text=True,
+    )
     out, _ = resumed.communicate(timeout=300)
     assert resumed.returncode == 0 and f"resuming sessions [7777777777] from iteration {step_at_kill}" in out
     assert ref.wait(timeout=300) == 0
@@ -126,8 +140,15 @@ def test_resume_after_sigkill_equals_uninterrupted_run(tmp_path, mitdb_dir):
 
 
 def test_nan_loss_stops_with_clear_error(tmp_path, mitdb_dir):
-    proc = _script("main_ecg_lsnn.py", *[f"-{k}={v}" for k, v in TINY.items()], "-learning_rate=nan,nan",
-                   f"-resources_dir={tmp_path}", "-session_id=8888888888", stderr=subprocess.PIPE, text=True)
+    proc = _script(
+        "main_ecg_lsnn.py",
+        *[f"-{k}={v}" for k, v in TINY.items()],
+        "-learning_rate=nan,nan",
+        f"-resources_dir={tmp_path}",
+        "-session_id=8888888888",
+        stderr=subprocess.PIPE,
+        text=True,
+    )
     _, err = proc.communicate(timeout=300)
     assert proc.returncode == 3
     assert "loss became" in err and "nan" in err.lower()
@@ -141,14 +162,22 @@ def test_cli_help_unknown_and_bad_values(script):
     assert out.returncode == 0 and "-beta_robustness=1.0" in out.stdout and "-n_attack_steps=10" in out.stdout
     bad = subprocess.run([sys.executable, script, "-not_a_flag=1"], cwd=REPO, capture_output=True, text=True)
     assert bad.returncode == 2 and "-not_a_flag" in bad.stderr
-    bad = subprocess.run([sys.executable, script, "-boundary_loss=xx"], cwd=REPO, capture_output=True, text=True)
+    bad = subprocess.run(
+        [sys.executable, script, "-boundary_loss=xx"], cwd=REPO, capture_output=True, text=True
+    )
     assert bad.returncode == 2 and "kl, reverse_kl, l2, js" in bad.stderr
 
 
 def test_missing_data_is_a_clear_error(tmp_path):
     env = {**os.environ, "MITDB_DIR": str(tmp_path / "nowhere")}
-    proc = subprocess.run([sys.executable, "main_ecg_lsnn.py", "-max_steps=1", f"-resources_dir={tmp_path}"],
-                          cwd=REPO, capture_output=True, text=True, env=env, timeout=300)
+    proc = subprocess.run(
+        [sys.executable, "main_ecg_lsnn.py", "-max_steps=1", f"-resources_dir={tmp_path}"],
+        cwd=REPO,
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=300,
+    )
     assert proc.returncode == 1 and "nowhere" in proc.stderr and "Traceback" not in proc.stderr
 
 
@@ -161,8 +190,12 @@ def test_config_is_not_mutated_by_training(tmp_path, mitdb_dir):
 
 def test_checkpoint_of_another_seed_group_is_discarded(tmp_path, mitdb_dir, capsys):
     sid = 1313131313
-    artifacts.save_checkpoint(tmp_path, sid, arrays={}, meta={"step": 5, "seeds": [0, 1], "sids": [sid, 1414141414],
-                                                              "best": [0, 0], "logs": [{}, {}]})
+    artifacts.save_checkpoint(
+        tmp_path,
+        sid,
+        arrays={},
+        meta={"step": 5, "seeds": [0, 1], "sids": [sid, 1414141414], "best": [0, 0], "logs": [{}, {}]},
+    )
     train(tiny(tmp_path, session_id=sid, max_steps=10))
     assert "ignoring checkpoint" in capsys.readouterr().err
     assert artifacts.results_complete(tmp_path, sid)

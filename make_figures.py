@@ -1,0 +1,118 @@
+"""Draw the figures of the Experiments from the trained models, headless (spec datajuicer.md §6, style G9).
+
+    python make_figures.py                                  # every Experiments/*.py, profile full
+    python make_figures.py -exp mismatch_experiment -profile=quick
+    python make_figures.py -profile=smoke -out_dir=/tmp/f -cache_dir=/tmp/S -resources_dir=/tmp/R
+
+For each Experiment ``<name>`` this calls ``<name>.visualize(profile=..., out_dir=...)`` with the sessions
+database (``-cache_dir``) and the models (``-resources_dir``) selected through ``architectures.using_dirs``.
+Each figure is written as ``<out_dir>/<figure>.{png,pdf,json}`` (the JSON holds every plotted number, the
+models' session ids, the git commit and the profile) and its table as ``<figure>_table.{md,tex}``. The
+default ``out_dir`` is ``<resources_dir>/Figures`` for ``full`` and ``<resources_dir>/Figures/<profile>``
+otherwise. Mismatch, attack and surface evaluations are cached per model and setting in the sessions
+database, so only new models or settings are computed. No LaTeX installation is needed.
+
+Errors: a failing Experiment is reported with its name and traceback and the others still run; models
+that are not trained are listed with the ``python train.py ...`` command that trains them. Exit status:
+0 all done (or skipped: nothing trained for that profile), 1 if any Experiment failed, 2 bad usage.
+"""
+
+from __future__ import annotations
+
+import os
+
+os.environ.setdefault("MPLBACKEND", "Agg")  # headless before anything imports pyplot
+
+import argparse
+import inspect
+import sys
+import time
+import traceback
+from pathlib import Path
+
+import architectures
+import train
+from robustness import paths
+
+PROFILES = train.PROFILES
+
+
+def parse_args(argv: list[str]) -> argparse.Namespace:
+    p = argparse.ArgumentParser(
+        prog="make_figures.py",
+        description=__doc__,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+        allow_abbrev=False,
+    )
+    p.add_argument("-exp", nargs="+", metavar="NAME", help="Experiments to draw (default: all in -exp_dir)")
+    p.add_argument("-exp_dir", default=str(paths.REPO_ROOT / "Experiments"), help="where the Experiments are")
+    p.add_argument(
+        "-profile", default="full", choices=PROFILES, help="which grid's models to draw (default full)"
+    )
+    p.add_argument("-out_dir", help="output folder (default <resources_dir>/Figures[/<profile>])")
+    p.add_argument("-cache_dir", default=str(paths.SESSIONS), help="datajuicer sessions directory")
+    p.add_argument("-resources_dir", default=str(paths.RESOURCES), help="Models/ and TrainingResults/")
+    return p.parse_args(argv)
+
+
+def default_out_dir(profile: str, resources_dir: Path) -> Path:
+    return resources_dir / "Figures" if profile == "full" else resources_dir / "Figures" / profile
+
+
+def run_one(name: str, opts, out_dir: Path) -> str:
+    """``"done"``, ``"skipped"`` (visualize returned None: nothing to draw) or ``"failed"``."""
+    try:
+        [(_, cls)] = train.load_experiments([name], opts.exp_dir)  # prints the traceback of import errors
+        accepted = inspect.signature(cls.visualize).parameters
+        kwargs = {k: v for k, v in (("profile", opts.profile), ("out_dir", out_dir)) if k in accepted}
+        with architectures.using_dirs(resources_dir=opts.resources_dir, cache_dir=opts.cache_dir):
+            result = cls.visualize(**kwargs)
+    except architectures.MissingModelsError as err:
+        print(f"{name}: FAILED, models missing:\n{err}", file=sys.stderr, flush=True)
+        return "failed"
+    except train.UsageError as err:
+        print(f"{name}: FAILED: {err}", file=sys.stderr, flush=True)
+        return "failed"
+    except Exception:  # noqa: BLE001 - any error in one Experiment: report it, go on with the others
+        print(f"{name}: FAILED with this traceback:", file=sys.stderr, flush=True)
+        traceback.print_exc()
+        sys.stderr.flush()
+        return "failed"
+    return "skipped" if result is None else "done"
+
+
+def main(argv: list[str] | None = None) -> int:
+    opts = parse_args(sys.argv[1:] if argv is None else argv)
+    opts.cache_dir = str(Path(os.path.expandvars(opts.cache_dir)).resolve())
+    opts.resources_dir = str(Path(os.path.expandvars(opts.resources_dir)).resolve())
+    folder = Path(opts.exp_dir).resolve()
+    available = sorted(p.stem for p in folder.glob("*.py") if not p.name.startswith("_"))
+    unknown = [n for n in opts.exp or [] if n not in available]
+    if not folder.is_dir() or unknown:
+        print(
+            f"make_figures.py: error: no Experiment {unknown or ''} in {folder}; available: {available}",
+            file=sys.stderr,
+        )
+        return 2
+    out_dir = (
+        Path(opts.out_dir).resolve()
+        if opts.out_dir
+        else default_out_dir(opts.profile, Path(opts.resources_dir))
+    )
+    paths.enable_compilation_cache()
+    status = {}
+    for name in opts.exp or available:
+        print(f"=== {name} (profile {opts.profile}) ===", flush=True)
+        start = time.monotonic()
+        status[name] = run_one(name, opts, out_dir)
+        print(f"=== {name}: {status[name]} in {time.monotonic() - start:.1f} s ===", flush=True)
+    failed = [n for n, s in status.items() if s == "failed"]
+    counts = {s: sum(v == s for v in status.values()) for s in ("done", "skipped", "failed")}
+    print(f"figures in {out_dir}: " + ", ".join(f"{k} {v}" for k, v in counts.items()), flush=True)
+    if failed:
+        print(f"make_figures.py: failed: {' '.join(failed)}", file=sys.stderr)
+    return 1 if failed else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

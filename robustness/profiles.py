@@ -1,0 +1,65 @@
+"""Run profiles: how much of the report's protocol ``train.py``/``make_figures.py`` reproduce.
+
+- ``full``: the report's grid (10 seeds, report epochs, 50 mismatch draws per model and level).
+- ``quick``: the same figures from a reduced grid (fewer seeds, iterations and draws) that trains and plots
+  end to end on a 2-core CPU in about half an hour (README "Main job").
+- ``smoke``: a minimal but real pass through the whole chain (train → evaluate → figures) for CI.
+
+Training overrides are ordinary config flags, so they are part of each model's cache key: a quick model
+is never mistaken for a full one.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+
+@dataclass(frozen=True)
+class Profile:
+    name: str
+    seeds: tuple[int, ...]  # seeds per configuration
+    train: dict = field(default_factory=dict)  # architecture -> training flag overrides
+    n_draws: int = 50  # mismatch draws per model and level (1 at σ = 0)
+    surface_draws: int = 2  # draws of the ±c·sign(U) "surface" perturbation (spec §5.3)
+    test_limit: int = 0  # evaluate on the first N test examples (0 = the whole test set)
+
+    def overrides(self, architecture: str) -> dict:
+        return dict(self.train.get(architecture, {}))
+
+
+_QUICK_COMMON = dict(eval_step_interval=100, validation_limit=500)
+_SMOKE_COMMON = dict(max_steps=20, eval_step_interval=10, validation_limit=100, n_hidden=32)
+
+PROFILES = {
+    "full": Profile(name="full", seeds=tuple(range(10))),
+    "quick": Profile(
+        name="quick",
+        seeds=(0, 1),
+        train={
+            "speech_lsnn": dict(max_steps=300, **_QUICK_COMMON),
+            "ecg_lsnn": dict(max_steps=300, **_QUICK_COMMON),
+            "cnn": dict(max_steps=300, **_QUICK_COMMON),
+        },
+        n_draws=10,
+        test_limit=1000,
+    ),
+    "smoke": Profile(
+        name="smoke",
+        seeds=(0,),
+        train={
+            "speech_lsnn": dict(_SMOKE_COMMON),
+            "ecg_lsnn": dict(_SMOKE_COMMON),
+            "cnn": dict(max_steps=20, eval_step_interval=10, validation_limit=100),
+        },
+        n_draws=3,
+        surface_draws=1,
+        test_limit=200,
+    ),
+}
+
+
+def get_profile(name: str) -> Profile:
+    try:
+        return PROFILES[name]
+    except KeyError:
+        raise ValueError(f"unknown profile {name!r}; valid profiles: {', '.join(PROFILES)}") from None

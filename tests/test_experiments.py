@@ -1,0 +1,192 @@
+"""The Experiment modules (style.md G8, spec original-code.md §5): protocol, grids per profile (valid configs,
+no duplicates, the report's sizes and settings, shared models), evaluation keys and the reductions that
+feed the figures' tables. The smoke chain itself (train → figures on real data) is in test_make_figures.py.
+"""
+
+from __future__ import annotations
+
+import ast
+import functools
+import importlib
+import inspect
+from pathlib import Path
+
+import numpy as np
+import pytest
+from scipy import stats as sps
+
+import architectures as A
+import datajuicer as dj
+from robustness import experiment_utils as eu
+from robustness import stats
+from robustness.paths import REPO_ROOT
+from robustness.profiles import PROFILES
+
+NAMES = sorted(p.stem for p in (REPO_ROOT / "Experiments").glob("*.py"))
+README_FIGURES = ("mismatch_experiment", "constant_attack_experiment", "methods_experiment")
+FULL_SIZES = {  # spec §5.2-5.6
+    "mismatch_experiment": 60,
+    "constant_attack_experiment": 40,
+    "methods_experiment": 40,
+    "treat_as_constant_experiment": 6,
+    "sgd_experiment": 20,
+    "ecg_experiment": 8,
+    "example_experiment": 4,
+    "figure_mismatch": 0,
+}
+
+
+def experiment(name):
+    return getattr(importlib.import_module(f"Experiments.{name}"), name)
+
+
+@functools.cache
+def _models(name, profile):
+    return tuple(A.model_of(A.normalize(e)) for e in experiment(name).train_grid(profile=profile))
+
+
+def models(name, profile):
+    """The grid as train.py sees it: normalised, only what defines the model (computed once per test run:
+    normalising ~200 elements takes seconds)."""
+    return [dict(m) for m in _models(name, profile)]
+
+
+def keyset(grid):
+    return {dj.canonical.canonical_json({k: v for k, v in m.items() if k != "train"}) for m in grid}
+
+
+def test_every_module_is_an_experiment_that_reads_like_its_caption():
+    assert set(FULL_SIZES) == set(NAMES)
+    for name in NAMES:
+        path = REPO_ROOT / "Experiments" / f"{name}.py"
+        source = path.read_text()
+        cls = experiment(name)
+        for method in ("train_grid", "visualize"):
+            assert isinstance(inspect.getattr_static(cls, method), staticmethod), (name, method)
+            assert "profile" in inspect.signature(getattr(cls, method)).parameters, (name, method)
+        doc = ast.get_docstring(ast.parse(source))
+        assert 5 <= len(doc.splitlines()) <= 12 and "make_figures.py" in doc, name
+        assert len(source.splitlines()) <= 150, name
+        assert "import *" not in source and "plt.show" not in source and "np.random." not in source, name
+
+
+@pytest.mark.parametrize("profile", sorted(PROFILES))
+def test_grids_build_valid_configs_without_duplicates(profile):
+    for name in NAMES:
+        grid = models(name, profile)  # normalize() built each typed config: raises on a bad flag or value
+        for element in grid:
+            arch = A.architecture_of(element)
+            assert element["seed"] in (PROFILES[profile].seeds if profile != "full" else range(10))
+            for key, value in PROFILES[profile].overrides(arch.__name__).items():
+                assert element[key] == value, (name, key)  # profile overrides are part of the cache key
+        assert len(dj.make_unique(grid)) == len(grid), f"{name} ({profile}) has duplicate models"
+
+
+def test_full_grids_have_the_reports_sizes_and_settings():
+    assert {n: len(models(n, "full")) for n in NAMES} == FULL_SIZES
+    main = models("mismatch_experiment", "full")
+    for arch, zeta in (("speech_lsnn", 2.0), ("ecg_lsnn", 2.0), ("cnn", 1.0)):
+        of = [m for m in main if m["architecture"] == arch]
+        assert len(of) == 20 and {m["attack_size_mismatch"] for m in of} == {zeta}
+        assert sorted({(m["beta_robustness"], m["seed"]) for m in of}) == [
+            (b, s) for b in (0.0, 1.0) for s in range(10)
+        ]
+        assert {
+            (m["attack_size_constant"], m["initial_std_constant"], m["initial_std_mismatch"]) for m in of
+        } == {(0.0, 0.0, 0.001)}
+    const = models("constant_attack_experiment", "full")
+    assert {m["architecture"] for m in const} == {"speech_lsnn"}
+    assert {
+        (m["attack_size_constant"], m["attack_size_mismatch"], m["initial_std_constant"]) for m in const
+    } == {(0.01, 0.0, 0.001)}
+    assert sorted({m["beta_robustness"] for m in const}) == [0.0, 0.1, 1.0, 10.0]
+    sgd = models("sgd_experiment", "full")
+    assert {(m["batch_size"], m["n_epochs"]) for m in sgd} == {(8, "200,56"), (128, "200,88")}
+    assert {(m["optimizer"], m["learning_rate"], m["beta_robustness"]) for m in sgd} == {
+        ("sgd", "0.01,0.001", 0.0)
+    }
+    treat = models("treat_as_constant_experiment", "full")
+    assert {(m["treat_as_constant"], m["boundary_loss"]) for m in treat} == {
+        (t, b) for t in (False, True) for b in ("kl", "reverse_kl", "l2")
+    }
+    ecg = models("ecg_experiment", "full")
+    assert {(m["attack_size_mismatch"], m["beta_robustness"], m["n_epochs"]) for m in ecg} == {
+        (z, b, "64,16") for z in (1.0, 2.0) for b in (0.7, 0.9, 1.1, 1.3)
+    }
+
+
+@pytest.mark.parametrize("profile", sorted(PROFILES))
+def test_constant_attack_and_methods_share_their_models(profile):
+    assert models("methods_experiment", profile) == models("constant_attack_experiment", profile)
+
+
+@pytest.mark.parametrize("profile", ["quick", "smoke"])
+def test_reduced_profiles_train_little_beyond_the_readme_figures(profile):
+    """quick: the other Experiments add no model (example reuses figure_main's robust CNNs); smoke adds
+    only a few tiny ones (1 treat_as_constant, 2 SGD, 1 ECG sweep model)."""
+    main = set().union(*(keyset(models(n, profile)) for n in README_FIGURES))
+    extra = set().union(*(keyset(models(n, profile)) for n in NAMES)) - main
+    assert len(extra) == (0 if profile == "quick" else 4)
+    assert keyset(models("example_experiment", profile)) <= main  # the robust CNNs of figure_main
+    seeds = PROFILES[profile].seeds
+    assert len(models("mismatch_experiment", profile)) == 6 * len(seeds)
+
+
+def test_evaluation_keys_are_explicit_and_independent():
+    key = eu.eval_key(1234567890, "mismatch", 0.5)
+    assert key.dtype == np.uint32 and key.shape == (2,)
+    assert np.array_equal(key, eu.eval_key(1234567890, "mismatch", 0.5))  # a pure function of its inputs
+    others = [eu.eval_key(1234567891, "mismatch", 0.5), eu.eval_key(1234567890, "surface", 0.5)]
+    others.append(eu.eval_key(1234567890, "mismatch", 0.7))
+    assert len({tuple(np.asarray(k)) for k in [key, *others]}) == 4
+    seq = np.random.SeedSequence([1234567890, eu.PURPOSES["mismatch"], 500000])
+    assert np.array_equal(key, seq.generate_state(2, np.uint32))
+
+
+def test_samples_and_compare_pool_models_and_draws():
+    grid = [
+        {
+            "architecture": "cnn",
+            "cnn_session_id": 10 + s,
+            "seed": s,
+            "beta_robustness": b,
+            "acc": [b + s / 10, b],
+        }
+        for b in (0.0, 1.0)
+        for s in (1, 0)
+    ]
+    std = eu.samples(grid, "acc", {"beta_robustness": 0.0})
+    rob = eu.samples(grid, "acc", {"beta_robustness": 1.0})
+    assert std == {"session_ids": [10, 11], "values": [[0.0, 0.0], [0.1, 0.0]]}  # seed order
+    cmp = eu.compare(std, rob)
+    assert cmp["standard"]["summary"]["mean"] == pytest.approx(0.025)
+    assert cmp["robust"]["summary"]["n"] == 4 and cmp["delta_mean"] == pytest.approx(1.0)
+    ref = sps.mannwhitneyu([0.0, 0.0, 0.1, 0.0], [1.0, 1.0, 1.1, 1.0], alternative="two-sided")
+    assert (
+        cmp["mann_whitney"]["p_value"] == pytest.approx(ref.pvalue)
+        and cmp["mann_whitney"]["effect_size"] == 1.0
+    )
+    row = eu.comparison_row("CNN", 0.5, cmp)
+    assert row[:7] == ["CNN", "0.5", "2.50 ± 5.00", "102.50 ± 5.00", "+100.00", "0.00", "100.00"]
+    assert row[-1] == "4/4" and row[-2] == "+1.000" and row[-3] == f"{ref.pvalue:.2e}"
+    half = sps.t.ppf(0.975, 3) * 0.05 / 2  # n = 4, s = 0.05: mean ± t·s/√n
+    assert row[7] == f"[{100 * (0.025 - half):.2f}, {100 * (0.025 + half):.2f}]"
+    assert len(eu.comparison_header("Standard", "Robust")) == len(row)
+
+
+@pytest.mark.parametrize(("n", "window"), [(1100, 50), (250, 50), (30, 6), (2, 1)])
+def test_smoothed_curves_use_the_original_moving_average(n, window):
+    series = [list(np.linspace(0, 1, n)), list(np.linspace(1, 0, n) ** 2)]
+    out = eu.smoothed(series)
+    assert out["window"] == window
+    expected = [np.convolve(s, np.ones(window) / window, mode="full")[:n] for s in series]
+    np.testing.assert_allclose(out["per_seed"], expected)
+    np.testing.assert_allclose(out["mean"], np.mean(expected, 0))
+    assert stats.moving_average(series[0], window).tolist() == out["per_seed"][0]
+
+
+def test_figure_dir_per_profile(tmp_path):
+    with A.using_dirs(resources_dir=str(tmp_path)):
+        assert eu.figure_dir("full") == tmp_path / "Figures"
+        assert eu.figure_dir("quick") == tmp_path / "Figures" / "quick"
+        assert eu.figure_dir("smoke", out_dir="x") == Path("x")
