@@ -28,6 +28,6 @@ SHARED="$(cd .. && pwd)/shared/data"
 python -m robustness.data            # split sizes and class counts of the data actually used
 
 start=$(date +%s)
-python train.py -profile="$PROFILE"
+python train.py -profile="$PROFILE" -group_seeds=2   # seeds of one configuration vmapped in one process
 python make_figures.py -profile="$PROFILE"
 echo "main job (profile $PROFILE) finished in $(( $(date +%s) - start )) s"

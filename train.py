@@ -1,7 +1,7 @@
 """Train every model the Experiments need that is not trained yet (spec datajuicer.md §5, cluster.md §4).
 
     python train.py                                   # all Experiments/*.py, one local run after another
-    python train.py -exp figure_main -profile=quick   # only these Experiments, their reduced grids
+    python train.py -exp mismatch_experiment -profile=quick   # only these Experiments, reduced grids
     python train.py -mode=sbatch -n_cpus=4 -wall_time=4:00 -group_seeds=5
     python train.py -mode=bsub -dry_run               # print the bsub commands (a runnable shell script)
     python train.py -beta_robustness=0.0              # any -flag=value of the main scripts, for all models

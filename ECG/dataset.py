@@ -99,7 +99,9 @@ def _record_beats(root: Path, name: str, index: int) -> dict[str, np.ndarray]:
     }
 
 
-def select_beats(beats: dict, per_class: int, rng: np.random.Generator, valid_key: str = "valid") -> np.ndarray:
+def select_beats(
+    beats: dict, per_class: int, rng: np.random.Generator, valid_key: str = "valid"
+) -> np.ndarray:
     """Row indices: per class (N, L, R, V in turn) up to ``per_class`` good-signal beats drawn without
     replacement, then those whose window was rejected are dropped (the original's order of operations)."""
     chosen = []

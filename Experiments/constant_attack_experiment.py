@@ -36,7 +36,7 @@ class constant_attack_experiment:
     @staticmethod
     def train_grid(profile="full") -> list[dict]:
         grid = [{**speech_lsnn.make(), **ATTACK, "beta_robustness": beta} for beta in BETAS]
-        return eu.profile_grid(grid, profile)
+        return eu.profile_grid(grid, profile, experiment="constant_attack_experiment")
 
     @staticmethod
     def visualize(profile="full", out_dir=None) -> dict:

@@ -29,7 +29,9 @@ def build_case(arch: str, beta: float, n_seeds: int):
     task = make_task(config, n_in=INPUT_SHAPE[arch][-1])
     optimizer = make_optimizer(config, lr_table(config.learning_rate, config.n_epochs, 10_000, 100, True))
     step = make_step(task, config, optimizer)
-    params = jax.tree_util.tree_map(lambda *xs: jnp.stack(xs), *[task.init(jax.random.PRNGKey(s)) for s in range(n_seeds)])
+    params = jax.tree_util.tree_map(
+        lambda *xs: jnp.stack(xs), *[task.init(jax.random.PRNGKey(s)) for s in range(n_seeds)]
+    )
     opt_state = jax.vmap(optimizer.init)(params)
     rng = np.random.default_rng(0)
     x = rng.normal(size=(n_seeds, 100, *INPUT_SHAPE[arch])).astype(np.float32)
@@ -67,7 +69,9 @@ def main():
             t0 = time.perf_counter()
             run()
             times[k].append(time.perf_counter() - t0)
-    print(f"\n{'task':<12} {'beta':>4} {'1 seed (s)':>11} {f'{args.seeds} seeds (s)':>13} {'per model':>10}  goal <= 0.5")
+    print(
+        f"\n{'task':<12} {'beta':>4} {'1 seed (s)':>11} {f'{args.seeds} seeds (s)':>13} {'per model':>10}  goal <= 0.5"
+    )
     for arch in args.tasks.split(","):
         for beta in (0.0, 1.0):
             one = statistics.median(times[(arch, beta, 1)])

@@ -33,17 +33,25 @@ class TrainConfig:
     """Robust-training, optimiser and bookkeeping flags shared by the three tasks (spec §1.3, §4)."""
 
     # --- the robust objective and its attack (spec §1.1-1.2) ---
-    beta_robustness: float = _f(1.0, "β: weight of the KL(f_θ ‖ f_θ*) robustness term (0 = standard training)")
+    beta_robustness: float = _f(
+        1.0, "β: weight of the KL(f_θ ‖ f_θ*) robustness term (0 = standard training)"
+    )
     n_attack_steps: int = _f(10, "N: sign-gradient ascent steps of the θ* attack")
     attack_size_mismatch: float = _f(2.0, "ζ_rel: relative attack box size, step ζ·θ/N per element")
     attack_size_constant: float = _f(0.0, "ζ_const: constant attack box size, step ζ_const/N per element")
     initial_std_mismatch: float = _f(0.001, "σ_rel: std of the relative Gaussian initialisation of θ*")
     initial_std_constant: float = _f(0.0, "σ_const: std of the additive Gaussian initialisation of θ*")
     boundary_loss: str = _f("kl", "distance between clean and attacked outputs in training", BOUNDARY_LOSSES)
-    treat_as_constant: bool = _f(False, "True: θ* is a constant in the gradient (report: False, gradient flows)")
-    relative_step_uses_abs: bool = _f(False, "quirk 1: True uses the later ζ·|θ|/N step; report: signed ζ·θ/N")
+    treat_as_constant: bool = _f(
+        False, "True: θ* is a constant in the gradient (report: False, gradient flows)"
+    )
+    relative_step_uses_abs: bool = _f(
+        False, "quirk 1: True uses the later ζ·|θ|/N step; report: signed ζ·θ/N"
+    )
     p_norm: str = _f("inf", "attack step direction: inf = sign(g) (report), 2 = g/‖g‖₂", P_NORMS)
-    kl_min_prob: float = _f(0.0, "quirk 2: floor on attacked probabilities in the KL (report: 0, no clipping)")
+    kl_min_prob: float = _f(
+        0.0, "quirk 2: floor on attacked probabilities in the KL (report: 0, no clipping)"
+    )
     dropout_prob: float = _f(0.0, "dropout probability (one mask per neuron per sequence); report: 0")
     reg: float = _f(0.001, "firing-rate regulariser weight (summed over batch × neurons, target 10 Hz)")
     # --- optimisation (spec §4) ---
@@ -54,7 +62,9 @@ class TrainConfig:
     batch_size: int = _f(100, "training batch size")
     optimizer: str = _f("adam", "optimiser", OPTIMIZERS)
     seed: int = _f(0, "seed of initialisation, data order, dropout and attack noise")
-    vmap_seeds: tuple[int, ...] = _f((), "train these seeds at once with jax.vmap (one artefact pair per seed)")
+    vmap_seeds: tuple[int, ...] = _f(
+        (), "train these seeds at once with jax.vmap (one artefact pair per seed)"
+    )
     eval_step_interval: int = _f(200, "iterations between validation passes (best model is kept)")
     log_interval: int = _f(10, "iterations between training-batch logs (accuracy, attacked accuracy, KL)")
     validation_limit: int = _f(0, "cap on validation examples per evaluation (0 = the whole split)")
@@ -112,7 +122,9 @@ class SpeechConfig(LsnnConfig):
     background_volume: float = _f(0.1, "max background-noise volume for words in training")
     background_frequency: float = _f(0.8, "probability that a training word gets background noise")
     time_shift_ms: float = _f(100.0, "max random time shift in training (ms)")
-    eval_seed: int = _f(59185, "quirk 7: seed of the evaluation-time unknown/silence selection (report: 59185)")
+    eval_seed: int = _f(
+        59185, "quirk 7: seed of the evaluation-time unknown/silence selection (report: 59185)"
+    )
 
     @property
     def desired_samples(self) -> int:
@@ -151,7 +163,9 @@ class EcgConfig(LsnnConfig):
     data_dir: str = _f("ECG/mitdb/", "directory of MIT-BIH WFDB records (.hea/.dat/.atr)")
     beats_per_class: int = _f(3000, "max beats drawn per class (report: 3000)")
     split_by_patient: bool = _f(False, "split train/val/test by record instead of by beat")
-    ecg_resample_quirk: bool = _f(False, "quirk 8: re-draw the per-class beat sample at every load (leaks test)")
+    ecg_resample_quirk: bool = _f(
+        False, "quirk 8: re-draw the per-class beat sample at every load (leaks test)"
+    )
     ecg_window: str = _f(
         "first_peak",
         "beat window: first_peak = around the first find_peaks peak of the segment (report; keeps ~22 % of "

@@ -59,10 +59,11 @@ def figure_dir(profile: str, out_dir=None) -> Path:
     return base if profile == "full" else base / profile
 
 
-def profile_grid(elements: list[dict], profile: str, seeds=None) -> list[dict]:
-    """The profile's training overrides on every element, then one copy per seed (profile's by default)."""
+def profile_grid(elements: list[dict], profile: str, seeds=None, experiment: str | None = None) -> list[dict]:
+    """The profile's training overrides (per architecture, then per ``experiment``) on every element, then
+    one copy per seed (the profile's by default)."""
     prof = get_profile(profile)
-    grid = [{**e, **prof.overrides(e["architecture"])} for e in elements]
+    grid = [{**e, **prof.overrides(e["architecture"], experiment)} for e in elements]
     return dj.split(grid, "seed", list(prof.seeds if seeds is None else seeds))
 
 

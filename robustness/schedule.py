@@ -42,5 +42,7 @@ def lr_table(learning_rate, n_epochs, n_train: int, batch_size: int, quirk: bool
 
 def total_steps(config, n_train: int) -> int:
     """Number of training iterations of ``config`` (after the optional ``max_steps`` cap)."""
-    n = len(lr_table(config.learning_rate, config.n_epochs, n_train, config.batch_size, config.lr_schedule_quirk))
+    n = len(
+        lr_table(config.learning_rate, config.n_epochs, n_train, config.batch_size, config.lr_schedule_quirk)
+    )
     return min(n, config.max_steps) if config.max_steps > 0 else n

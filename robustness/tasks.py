@@ -38,7 +38,9 @@ def make_task(config: TrainConfig, n_in: int | None = None) -> Task:
         consts = {name: getattr(config, name) for name in _LSNN_CONSTANTS}
         return Task(
             config=config,
-            init=functools.partial(_lsnn_init, n_in=width, n_hidden=config.n_hidden, n_out=config.label_count),
+            init=functools.partial(
+                _lsnn_init, n_in=width, n_hidden=config.n_hidden, n_out=config.label_count
+            ),
             forward=functools.partial(lsnn.forward, **consts),
             n_units=config.n_hidden,
             n_classes=config.label_count,

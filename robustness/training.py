@@ -146,7 +146,11 @@ def train(config: TrainConfig, *, progress: bool | None = None) -> list[dict]:
     runs = _seed_runs(config, seeds, sids)
     task = make_task(config, n_in=runs[0].dataset.input_shape[-1])
     lrs = lr_table(
-        config.learning_rate, config.n_epochs, runs[0].dataset.n_train, config.batch_size, config.lr_schedule_quirk
+        config.learning_rate,
+        config.n_epochs,
+        runs[0].dataset.n_train,
+        config.batch_size,
+        config.lr_schedule_quirk,
     )
     n_steps = min(len(lrs), config.max_steps) if config.max_steps > 0 else len(lrs)
     optimizer = make_optimizer(config, lrs)
@@ -217,13 +221,21 @@ def _validate(task, runs, params, train_keys, step):
             r.best = acc
             artifacts.save_model(r.config.resources_dir, r.sid, r.config, p, train_keys[i])
         artifacts.write_results(r.config.resources_dir, r.sid, r.log)
-        print(f"[{r.sid}] iteration {step + 1}: validation accuracy {acc:.4f}, attacked {att:.4f}", flush=True)
+        print(
+            f"[{r.sid}] iteration {step + 1}: validation accuracy {acc:.4f}, attacked {att:.4f}", flush=True
+        )
 
 
 def _checkpoint(res, sids, seeds, runs, params, opt_state, step):
     leaves = jax.tree_util.tree_leaves((params, opt_state))
     arrays = {f"leaf_{i:04d}": np.asarray(a) for i, a in enumerate(leaves)}
-    meta = {"step": step, "seeds": seeds, "sids": sids, "best": [r.best for r in runs], "logs": [r.log for r in runs]}
+    meta = {
+        "step": step,
+        "seeds": seeds,
+        "sids": sids,
+        "best": [r.best for r in runs],
+        "logs": [r.log for r in runs],
+    }
     artifacts.save_checkpoint(res, sids[0], arrays=arrays, meta=meta)
 
 

@@ -123,3 +123,27 @@ def test_derived_fields_are_not_flags():
     d = derived_fields(SpeechConfig())
     assert d["spectrogram_length"] == 98 and d["architecture"] == "speech_lsnn"
     assert not set(d) & set(to_flags(SpeechConfig()))
+
+
+def test_readme_flag_table_lists_every_flag_with_its_defaults():
+    """README "All flags": one row per flag of the three configs, defaults as in the configs."""
+    import dataclasses
+    import re
+
+    from robustness.configs import CnnConfig, EcgConfig
+    from robustness.paths import REPO_ROOT
+
+    text = (REPO_ROOT / "README.md").read_text()
+    rows = re.findall(r"^\| `-(\w+)` \| (.*?) \| (.*?) \| (.*?) \| .* \|$", text, re.M)
+    table = {name: cells for name, *cells in rows}
+    classes = (SpeechConfig, EcgConfig, CnnConfig)
+    names = {f.name for cls in classes for f in dataclasses.fields(cls)}
+    assert set(table) == names
+    for i, cls in enumerate(classes):
+        flags = to_flags(cls())
+        for name in names:
+            cell = table[name][i]
+            if name not in flags:
+                assert cell == "–", name
+            elif cell != '""':
+                assert cell.strip("`") == str(flags[name]), (cls.__name__, name, cell, flags[name])

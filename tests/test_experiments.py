@@ -77,7 +77,9 @@ def test_grids_build_valid_configs_without_duplicates(profile):
         for element in grid:
             arch = A.architecture_of(element)
             assert element["seed"] in (PROFILES[profile].seeds if profile != "full" else range(10))
-            for key, value in PROFILES[profile].overrides(arch.__name__).items():
+            # methods_experiment draws the constant-attack models (same grid, same per-experiment overrides)
+            owner = "constant_attack_experiment" if name == "methods_experiment" else name
+            for key, value in PROFILES[profile].overrides(arch.__name__, owner).items():
                 assert element[key] == value, (name, key)  # profile overrides are part of the cache key
         assert len(dj.make_unique(grid)) == len(grid), f"{name} ({profile}) has duplicate models"
 
