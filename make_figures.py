@@ -56,7 +56,9 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
 
 
 def default_out_dir(profile: str, resources_dir: Path) -> Path:
-    return resources_dir / "Figures" if profile == "full" else resources_dir / "Figures" / profile
+    from robustness.experiment_utils import figure_dir  # imports JAX: not needed for --help
+
+    return figure_dir(profile, resources_dir=resources_dir)
 
 
 def run_one(name: str, opts, out_dir: Path) -> str:
@@ -85,14 +87,10 @@ def main(argv: list[str] | None = None) -> int:
     opts = parse_args(sys.argv[1:] if argv is None else argv)
     opts.cache_dir = str(Path(os.path.expandvars(opts.cache_dir)).resolve())
     opts.resources_dir = str(Path(os.path.expandvars(opts.resources_dir)).resolve())
-    folder = Path(opts.exp_dir).resolve()
-    available = sorted(p.stem for p in folder.glob("*.py") if not p.name.startswith("_"))
-    unknown = [n for n in opts.exp or [] if n not in available]
-    if not folder.is_dir() or unknown:
-        print(
-            f"make_figures.py: error: no Experiment {unknown or ''} in {folder}; available: {available}",
-            file=sys.stderr,
-        )
+    try:
+        names = train.experiment_names(opts.exp, opts.exp_dir)
+    except train.UsageError as err:
+        print(f"make_figures.py: error: {err}", file=sys.stderr)
         return 2
     out_dir = (
         Path(opts.out_dir).resolve()
@@ -101,7 +99,7 @@ def main(argv: list[str] | None = None) -> int:
     )
     paths.enable_compilation_cache()
     status = {}
-    for name in opts.exp or available:
+    for name in names:
         print(f"=== {name} (profile {opts.profile}) ===", flush=True)
         start = time.monotonic()
         status[name] = run_one(name, opts, out_dir)

@@ -139,8 +139,8 @@ def parse_overrides(extra: list[str]) -> dict:
     return out
 
 
-def load_experiments(names: list[str] | None, exp_dir: str) -> list[tuple[str, type]]:
-    """``[(name, class)]`` from ``<exp_dir>/<name>.py`` (default: all, in name order)."""
+def experiment_names(names: list[str] | None, exp_dir: str) -> list[str]:
+    """``names`` (default: every ``<exp_dir>/*.py``, in name order), checked to exist (UsageError)."""
     folder = Path(exp_dir).resolve()
     if not folder.is_dir():
         raise UsageError(f"-exp_dir {folder} is not a directory")
@@ -148,8 +148,14 @@ def load_experiments(names: list[str] | None, exp_dir: str) -> list[tuple[str, t
     unknown = [n for n in names or [] if n not in available]
     if unknown:
         raise UsageError(f"no Experiment {unknown} in {folder}; available: {', '.join(available)}")
+    return list(names or available)
+
+
+def load_experiments(names: list[str] | None, exp_dir: str) -> list[tuple[str, type]]:
+    """``[(name, class)]`` from ``<exp_dir>/<name>.py`` (default: all, in name order)."""
+    folder = Path(exp_dir).resolve()
     out = []
-    for name in names or available:
+    for name in experiment_names(names, exp_dir):
         try:
             if folder == paths.REPO_ROOT / "Experiments":  # the namespace package, as make_figures sees it
                 if str(paths.REPO_ROOT) not in sys.path:

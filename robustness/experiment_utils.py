@@ -51,11 +51,12 @@ CLASS_NAMES = {
 # ------------------------------------------------------------------------------------- grids, loading
 
 
-def figure_dir(profile: str, out_dir=None) -> Path:
-    """``out_dir``, else ``<resources>/Figures`` (full) or ``<resources>/Figures/<profile>``."""
+def figure_dir(profile: str, out_dir=None, resources_dir=None) -> Path:
+    """``out_dir``, else ``<resources>/Figures`` (full) or ``<resources>/Figures/<profile>``; ``<resources>``
+    is ``resources_dir`` or the current one (``architectures.using_dirs``)."""
     if out_dir is not None:
         return Path(out_dir)
-    base = architectures.current_resources_dir() / "Figures"
+    base = Path(resources_dir or architectures.current_resources_dir()) / "Figures"
     return base if profile == "full" else base / profile
 
 
