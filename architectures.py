@@ -36,7 +36,8 @@ from pathlib import Path
 
 import datajuicer as dj
 from robustness import artifacts, paths
-from robustness.configs import CONFIG_OF, default_data_dir, fields_of, make_config, to_flags
+from robustness.configs import field_default, fields_of, make_config, to_flags
+from robustness.tasks import TASKS
 
 VERSION = "1"  # cache-key salt of the train tables: bump when a change makes old models invalid
 RESERVED = ("session_id", "session_ids", "vmap_seeds", "resources_dir")  # set by train.py per launch
@@ -80,8 +81,9 @@ def collect_pending():
 
 
 class Architecture:
-    """Base of the three entries; subclasses set ``config_cls`` and ``code_file``."""
+    """Base of the entries; each is made from one task of ``robustness.tasks`` (see ``_architecture``)."""
 
+    task = None  # the robustness.tasks.Task
     config_cls: type
     code_file: str
     train = None  # the cachable runner, set by _register
@@ -111,23 +113,15 @@ class Architecture:
         return {**log, "session_id": sid, f"{table}_session_id": sid}
 
 
-# lower-case class names: the original's, which are also the database table names
-class speech_lsnn(Architecture):
-    config_cls = CONFIG_OF["speech_lsnn"]
-    code_file = "main_speech_lsnn.py"
+def _architecture(task) -> type[Architecture]:
+    """The entry of ``task``: a class named after its architecture (the original's lower-case class names
+    ``speech_lsnn``, ``ecg_lsnn``, ``cnn``, which are also the database table names)."""
+    body = {"task": task, "config_cls": task.config_cls, "code_file": task.code_file, "__module__": __name__}
+    return type(task.architecture, (Architecture,), body)
 
 
-class ecg_lsnn(Architecture):
-    config_cls = CONFIG_OF["ecg_lsnn"]
-    code_file = "main_ecg_lsnn.py"
-
-
-class cnn(Architecture):
-    config_cls = CONFIG_OF["cnn"]
-    code_file = "main_CNN_jax.py"
-
-
-ARCHITECTURES = {cls.__name__: cls for cls in (speech_lsnn, ecg_lsnn, cnn)}
+ARCHITECTURES = {name: _architecture(task) for name, task in TASKS.items()}
+globals().update(ARCHITECTURES)  # architectures.speech_lsnn, .ecg_lsnn, .cnn, as in the original
 
 
 def _register(arch: type[Architecture]) -> None:
@@ -205,9 +199,9 @@ def command_flags(models: list[dict], session_ids: list[int], mode: str, resourc
     if "data_dir" in model:
         flags["data_dir"] = model["data_dir"]
     elif mode != "direct":
-        dataset = Path(fields_of(arch.config_cls)["data_dir"].default).name  # speech_dataset, mitdb, ...
+        dataset = Path(field_default(arch.config_cls, "data_dir")).name  # speech_dataset, mitdb, ...
         scratch = os.environ.get("SCRATCH")
-        flags["data_dir"] = f"$SCRATCH/{dataset}" if scratch else default_data_dir(arch.__name__)
+        flags["data_dir"] = f"$SCRATCH/{dataset}" if scratch else arch.task.default_data_dir()
     if resources_dir is not None:
         flags["resources_dir"] = str(resources_dir)
     if len(models) == 1:

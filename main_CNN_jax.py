@@ -10,7 +10,7 @@ Resources/Models/{session_id}_model.json and Resources/TrainingResults/{session_
 
 import sys
 
-from robustness.configs import CnnConfig
+from robustness.tasks.fashion_mnist import CnnConfig
 from robustness.training import main
 
 if __name__ == "__main__":

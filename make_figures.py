@@ -33,8 +33,7 @@ from pathlib import Path
 import architectures
 import train
 from robustness import paths
-
-PROFILES = train.PROFILES
+from robustness.profiles import PROFILES
 
 
 def parse_args(argv: list[str]) -> argparse.Namespace:
@@ -47,7 +46,7 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
     p.add_argument("-exp", nargs="+", metavar="NAME", help="Experiments to draw (default: all in -exp_dir)")
     p.add_argument("-exp_dir", default=str(paths.REPO_ROOT / "Experiments"), help="where the Experiments are")
     p.add_argument(
-        "-profile", default="full", choices=PROFILES, help="which grid's models to draw (default full)"
+        "-profile", default="full", choices=list(PROFILES), help="which grid's models to draw (default full)"
     )
     p.add_argument("-out_dir", help="output folder (default <resources_dir>/Figures[/<profile>])")
     p.add_argument("-cache_dir", default=str(paths.SESSIONS), help="datajuicer sessions directory")

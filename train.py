@@ -35,19 +35,19 @@ import architectures
 import datajuicer as dj
 from architectures import RESERVED, architecture_of, command_flags, describe, model_of, normalize
 from robustness import artifacts, paths
-from robustness.configs import CONFIG_OF, ConfigError, fields_of, parse_value
+from robustness.configs import ConfigError, fields_of, parse_value
+from robustness.profiles import PROFILES
 from robustness.launch import MODES, LaunchError, LaunchSettings, launch_argv, log_path, python_argv, submit
+from robustness.tasks import TASKS
 
-PROFILES = ("full", "quick", "smoke")
 # squeue states after which a job can no longer write its model; any other state counts as queued
 SLURM_DONE = {"COMPLETED", "COMPLETING", "FAILED", "CANCELLED", "TIMEOUT", "NODE_FAIL", "PREEMPTED"}
 SLURM_DONE |= {"OUT_OF_MEMORY", "BOOT_FAIL", "DEADLINE", "SPECIAL_EXIT"}
 LSF_ACTIVE = {"PEND", "RUN", "PSUSP", "USUSP", "SSUSP", "WAIT", "PROV"}
 DEFAULTS = LaunchSettings()
-FIELDS = sorted(set().union(*map(fields_of, CONFIG_OF.values())))
-OWNERS = {
-    name: [c for c in CONFIG_OF.values() if name in fields_of(c)] for name in FIELDS
-}  # configs per flag
+CONFIGS = [task.config_cls for task in TASKS.values()]
+FIELDS = sorted(set().union(*map(fields_of, CONFIGS)))
+OWNERS = {name: [c for c in CONFIGS if name in fields_of(c)] for name in FIELDS}  # configs per flag
 
 
 class UsageError(ValueError):
@@ -73,7 +73,7 @@ def parse_args(argv: list[str]) -> tuple[argparse.Namespace, dict]:
     a = p.add_argument
     a("-exp", nargs="+", metavar="NAME", help="Experiment modules to use (default: every *.py in -exp_dir)")
     a("-exp_dir", default=str(paths.REPO_ROOT / "Experiments"), help="where the Experiments are")
-    a("-profile", default="full", choices=PROFILES, help="grid size passed to every train_grid()")
+    a("-profile", default="full", choices=list(PROFILES), help="grid size passed to every train_grid()")
     a("-mode", default="direct", choices=MODES, help="direct: run here; bsub/sbatch: submit jobs")
     a("-n_threads", type=int, default=1, help="direct mode: trainings run at the same time")
     a("-dry_run", action="store_true", help="print the commands (and reserve session ids); launch nothing")

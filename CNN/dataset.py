@@ -1,4 +1,4 @@
-"""Fashion-MNIST with the report's offline ×3 augmentation as a :class:`robustness.data.Dataset` (§3.3, quirk 9).
+"""Fashion-MNIST with the report's offline ×3 augmentation as a :class:`robustness.datasets.Dataset` (§3.3, quirk 9).
 
 Pool: per training image its ``augment_copies`` augmented versions followed by the original (the original's
 order), all /255. ``val_from_augmented=True`` (report): ``train_test_split(pool, test_size=0.2,
@@ -15,8 +15,7 @@ import numpy as np
 
 from CNN.augment import augment_pool
 from CNN.fashion_mnist import CLASS_NAMES, FILES, find_file, load_raw, locate
-from robustness.configs import CnnConfig, resolve_data_dir
-from robustness.data import (
+from robustness.datasets import (
     DataError,
     Dataset,
     cached,
@@ -65,11 +64,13 @@ class FashionMnistDataset(Dataset):
     n_classes = 10
     input_shape = (1, 28, 28)
 
-    def __init__(self, config: CnnConfig):
+    def __init__(self, config):
+        """``config``: any object with the Fashion-MNIST flags of ``robustness.tasks.fashion_mnist.CnnConfig``;
+        ``config.data_dir`` is the resolved data folder."""
         if config.augment_copies < 0:
             raise ValueError(f"-augment_copies must be ≥ 0, got {config.augment_copies}")
         self.config = config
-        self.root = Path(resolve_data_dir(config))
+        self.root = Path(config.data_dir)
         arrays = load_arrays(self.root, config.augment_copies)
         self.origin = str(arrays["origin"])
         self._images, self._labels = arrays["train_images"], arrays["train_labels"].astype(np.int32)

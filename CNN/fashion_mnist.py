@@ -18,7 +18,7 @@ from pathlib import Path
 
 import numpy as np
 
-from robustness.data import DataError
+from robustness.datasets import DataError
 
 SYSTEM_DIR = Path("/usr/share/datasets/fashion-mnist")
 BASE_URL = "http://fashion-mnist.s3-website.eu-central-1.amazonaws.com/"

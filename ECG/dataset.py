@@ -1,4 +1,4 @@
-"""MIT-BIH N/L/R/V beats as a :class:`robustness.data.Dataset` (spec §3.2, quirk 8).
+"""MIT-BIH N/L/R/V beats as a :class:`robustness.datasets.Dataset` (spec §3.2, quirk 8).
 
 Report-era loader (``ECG/ecg_data_loader.py@90e46fd7``): drop bad-signal beats; per class sample up to 3000
 beats; in each beat segment find channel-0 peaks (``find_peaks(height=0.2, distance=150)``), keep the beat
@@ -16,8 +16,7 @@ import numpy as np
 from scipy.signal import find_peaks
 
 from ECG.records import CLASS_NAMES, RECORD_FILES, beat_table, download_mitdb, list_records, read_record
-from robustness.configs import EcgConfig, resolve_data_dir
-from robustness.data import (
+from robustness.datasets import (
     DataError,
     Dataset,
     cached,
@@ -183,9 +182,11 @@ class EcgDataset(Dataset):
     n_classes = 4
     input_shape = (2 * HALF_WINDOW, 2)
 
-    def __init__(self, config: EcgConfig):
+    def __init__(self, config):
+        """``config``: any object with the ECG flags of ``robustness.tasks.ecg.EcgConfig``;
+        ``config.data_dir`` is the resolved data folder."""
         self.config = config
-        self.root = Path(resolve_data_dir(config))
+        self.root = Path(config.data_dir)
         if not (self.root.is_dir() and any(self.root.glob("*.hea"))):
             download_mitdb(self.root)
         beats = extract_beats(self.root)

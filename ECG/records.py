@@ -17,7 +17,7 @@ from pathlib import Path
 
 import numpy as np
 
-from robustness.data import DataError
+from robustness.datasets import DataError
 
 TRANSLATE = {
     "N": 0,

@@ -19,7 +19,7 @@ from pathlib import Path
 import numpy as np
 import soundfile
 
-from robustness.data import DataError, cached, file_manifest, manifest_digest
+from robustness.datasets import DataError, cached, file_manifest, manifest_digest
 
 # SHA-256 of the official speech_commands_v0.02.tar.gz (2.3 GB, 105,829 clips).
 SPEECH_COMMANDS_V2_SHA256 = "af14739ee7dc311471de98f5f9d2c9191b18aedfe957f4a6ff791c709868ff58"

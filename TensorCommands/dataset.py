@@ -1,4 +1,4 @@
-"""Speech Commands yes/no as a :class:`robustness.data.Dataset` (spec §3.1, quirk 7).
+"""Speech Commands yes/no as a :class:`robustness.datasets.Dataset` (spec §3.1, quirk 7).
 
 Training: indices drawn with replacement, each clip time-shifted ±100 ms and mixed with background noise
 (probability 0.8, volume U(0, 0.1); silence always, volume U(0, 1)), then MFCC → [98, 40]; everything is
@@ -15,8 +15,7 @@ from pathlib import Path
 
 import numpy as np
 
-from robustness.configs import SpeechConfig, resolve_data_dir
-from robustness.data import DataError, Dataset, cached, class_counts, file_manifest, manifest_digest
+from robustness.datasets import DataError, Dataset, cached, class_counts, file_manifest, manifest_digest
 from TensorCommands.audio import download_speech_commands, has_clips, load_background, load_clips
 from TensorCommands.features import mfcc
 from TensorCommands.index import build_index, scan_dataset, words_list
@@ -51,9 +50,7 @@ class Mixing:
     bg_volume: np.ndarray
 
 
-def draw_mixing(
-    rng, silence: np.ndarray, background: Background, config: SpeechConfig, training: bool
-) -> Mixing:
+def draw_mixing(rng, silence: np.ndarray, background: Background, config, training: bool) -> Mixing:
     """Draw the augmentation of a batch as the original ``get_data`` did, vectorised.
 
     Training: shift ~ U{−T, T−1} (T = 1600 samples), every entry gets a noise clip and offset; its volume
@@ -109,9 +106,11 @@ class SpeechDataset(Dataset):
 
     name = "speech"
 
-    def __init__(self, config: SpeechConfig):
+    def __init__(self, config):
+        """``config``: any object with the speech flags of ``robustness.tasks.speech.SpeechConfig`` (and its
+        derived sizes); ``config.data_dir`` is the resolved data folder."""
         self.config = config
-        self.root = Path(resolve_data_dir(config))
+        self.root = Path(config.data_dir)
         if not has_clips(self.root):
             if not config.data_url:
                 raise DataError(f"no Speech Commands clips in {self.root} and no -data_url to download from")

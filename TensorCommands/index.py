@@ -15,7 +15,7 @@ from pathlib import Path
 
 import numpy as np
 
-from robustness.data import DataError, ceil_percent
+from robustness.datasets import DataError, ceil_percent
 
 SILENCE_LABEL = "_silence_"
 UNKNOWN_WORD_LABEL = "_unknown_"

@@ -11,6 +11,7 @@ the peak is a 2048² float32 jit(jnp.dot) timed in the same rounds.
 """
 
 import argparse
+import functools
 import statistics
 import time
 
@@ -20,35 +21,40 @@ import numpy as np
 import optax
 
 from robustness import attack, cnn, lsnn
+from robustness.configs import loss_kwargs
+from robustness.tasks import CnnConfig, SpeechConfig
+from robustness.tasks.lsnn_common import lsnn_constants
 
 BATCH, STEPS, N_IN, N_HIDDEN, N_OUT = 100, 100, 40, 256, 4
+LSNN_FORWARD = functools.partial(lsnn.forward, **lsnn_constants(SpeechConfig()))
+LSNN_REFERENCE = functools.partial(lsnn.forward_reference, **lsnn_constants(SpeechConfig()))
 
 
-def make_train_step(forward, beta, n_attack_steps=10, zeta=2.0):
-    """jit(params, opt_state, x, y, key) → (params, opt_state, loss) with the report's Adam settings."""
+def make_train_step(forward, config):
+    """jit(params, opt_state, x, y, key) → (params, opt_state, loss): the loss and attack of ``config``, Adam."""
     optimizer = optax.adam(1e-3)
     loss_and_grad = jax.value_and_grad(attack.training_loss_and_aux, argnums=1, has_aux=True)
+    kwargs = loss_kwargs(config)
 
     @jax.jit
     def train_step(params, opt_state, x, y, key):
-        (loss, _), grads = loss_and_grad(forward, params, x, y, key=key, beta_robustness=beta,
-                                         attack_size_mismatch=zeta, n_attack_steps=n_attack_steps)  # fmt: skip
+        (loss, _), grads = loss_and_grad(forward, params, x, y, key=key, **kwargs)
         updates, opt_state = optimizer.update(attack.mask_recurrent_diagonal(grads), opt_state, params)
         return optax.apply_updates(params, updates), opt_state, loss
 
     return train_step, optimizer
 
 
-def step_case(forward, params, x, y, beta, **kwargs):
+def step_case(forward, params, x, y, config):
     """A warmed-up (compiled) zero-argument train-step call."""
-    train_step, optimizer = make_train_step(forward, beta, **kwargs)
+    train_step, optimizer = make_train_step(forward, config)
     args = (params, optimizer.init(params), x, y, jax.random.PRNGKey(1))
     jax.block_until_ready(train_step(*args))
     return lambda: train_step(*args)
 
 
 def compile_seconds(forward, params, x, y, n_attack_steps) -> float:
-    train_step, optimizer = make_train_step(forward, 1.0, n_attack_steps=n_attack_steps)
+    train_step, optimizer = make_train_step(forward, SpeechConfig(n_attack_steps=n_attack_steps))
     start = time.perf_counter()
     train_step.lower(params, optimizer.init(params), x, y, jax.random.PRNGKey(1)).compile()
     return time.perf_counter() - start
@@ -106,20 +112,25 @@ def main() -> None:
     params = lsnn.init_params(jax.random.PRNGKey(0), N_IN, N_HIDDEN, N_OUT)
     images = jnp.asarray(rng.uniform(0, 1, size=(BATCH, 1, 28, 28)), jnp.float32)
     labels = jnp.asarray(rng.integers(0, 10, BATCH))
-    cnn_params = cnn.init_params(jax.random.PRNGKey(0))
+    cnn_config = CnnConfig()
+    cnn_params = cnn.init_params(
+        jax.random.PRNGKey(0),
+        scalar_conv1_bias=cnn_config.scalar_conv1_bias,
+        w3_reuses_w2_key=cnn_config.w3_reuses_w2_key,
+    )
     matrix = jax.random.normal(jax.random.PRNGKey(0), (2048, 2048), jnp.float32)
     dot = jax.jit(jnp.dot)
     jax.block_until_ready(dot(matrix, matrix))
 
-    compile_1 = compile_seconds(lsnn.forward, params, x, y, 1)
-    compile_10 = compile_seconds(lsnn.forward, params, x, y, 10)
+    compile_1 = compile_seconds(LSNN_FORWARD, params, x, y, 1)
+    compile_10 = compile_seconds(LSNN_FORWARD, params, x, y, 10)
     cases = {
         "peak": lambda: dot(matrix, matrix),
-        "standard": step_case(lsnn.forward, params, x, y, 0.0),
-        "autodiff": step_case(lsnn.forward_reference, params, x, y, 0.0),
-        "robust": step_case(lsnn.forward, params, x, y, 1.0),
-        "cnn_standard": step_case(cnn.forward, cnn_params, images, labels, 0.0),
-        "cnn_robust": step_case(cnn.forward, cnn_params, images, labels, 1.0, zeta=1.0),
+        "standard": step_case(LSNN_FORWARD, params, x, y, SpeechConfig(beta_robustness=0.0)),
+        "autodiff": step_case(LSNN_REFERENCE, params, x, y, SpeechConfig(beta_robustness=0.0)),
+        "robust": step_case(LSNN_FORWARD, params, x, y, SpeechConfig()),  # β = 1, ζ_rel = 2, N = 10
+        "cnn_standard": step_case(cnn.forward, cnn_params, images, labels, CnnConfig(beta_robustness=0.0)),
+        "cnn_robust": step_case(cnn.forward, cnn_params, images, labels, cnn_config),  # β = 1, ζ_rel = 1
         **{f"conv {name}": conv_case(name) for name in ("patches", "shifted")},
     }
     times = round_robin(cases, rounds)

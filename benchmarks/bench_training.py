@@ -16,16 +16,15 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from robustness.configs import CONFIG_OF
 from robustness.schedule import lr_table
-from robustness.tasks import make_task
+from robustness.tasks import get_task, make_task
 from robustness.training import make_optimizer, make_step
 
 INPUT_SHAPE = {"speech_lsnn": (98, 40), "ecg_lsnn": (100, 2), "cnn": (1, 28, 28)}
 
 
 def build_case(arch: str, beta: float, n_seeds: int):
-    config = CONFIG_OF[arch](beta_robustness=beta)
+    config = get_task(arch).config_cls(beta_robustness=beta)
     task = make_task(config, n_in=INPUT_SHAPE[arch][-1])
     optimizer = make_optimizer(config, lr_table(config.learning_rate, config.n_epochs, 10_000, 100, True))
     step = make_step(task, config, optimizer)

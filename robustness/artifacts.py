@@ -20,7 +20,8 @@ from pathlib import Path
 
 import numpy as np
 
-from robustness.configs import derived_fields, from_flags, to_flags
+from robustness.configs import derived_fields, to_flags
+from robustness.tasks import config_from_flags
 
 SESSION_ID_RANGE = (1_000_000_000, 9_999_999_999)
 
@@ -100,7 +101,7 @@ def load_model(resources_dir, sid):
     data = read_json(path, what="model file")
     try:
         flags, theta = data["params"], data["theta"]
-        config = from_flags(flags["architecture"], flags)
+        config = config_from_flags(flags)
         params = {k: np.asarray(v, dtype=np.float32) for k, v in theta.items()}
     except (KeyError, TypeError, ValueError) as err:
         raise ValueError(f"corrupt model file {path}: {err}") from None

@@ -23,28 +23,36 @@ import jax.numpy as jnp
 from robustness import losses
 
 
-class AttackSettings(NamedTuple):
-    """Attack hyperparameters (spec §1.3 names). Python values: the strings, bools and N are static."""
+P_NORMS = ("inf", "2")  # the valid values of -p_norm
 
-    attack_size_mismatch: float = 0.0  # ζ_rel
-    attack_size_constant: float = 0.0  # ζ_const
-    initial_std_mismatch: float = 0.001  # σ_rel
-    initial_std_constant: float = 0.0  # σ_const
-    n_attack_steps: int = 10  # N
-    boundary_loss: str = "kl"
-    relative_step_uses_abs: bool = False  # quirk 1: False = report's signed ζ·θ/N step
-    p_norm: str = "inf"  # "inf": sign(g) (report); "2": g/‖g‖₂ per tensor (ICLR era)
-    kl_min_prob: float = 0.0  # quirk 2: floor on attacked probabilities (report: none)
+
+class AttackSettings(NamedTuple):
+    """Attack hyperparameters (spec §1.3 names), all required: the config builds them
+    (``robustness.configs.attack_kwargs``). Python values: the strings, bools and N are static."""
+
+    attack_size_mismatch: float  # ζ_rel
+    attack_size_constant: float  # ζ_const
+    initial_std_mismatch: float  # σ_rel
+    initial_std_constant: float  # σ_const
+    n_attack_steps: int  # N
+    boundary_loss: str  # one of losses.BOUNDARY_LOSSES
+    relative_step_uses_abs: bool  # quirk 1: False = report's signed ζ·θ/N step
+    p_norm: str  # "inf": sign(g) (report); "2": g/‖g‖₂ per tensor (ICLR era)
+    kl_min_prob: float  # quirk 2: floor on attacked probabilities (report: 0, none)
 
 
 def _settings(**kwargs) -> AttackSettings:
     unknown = set(kwargs) - set(AttackSettings._fields)
-    if unknown:
-        raise TypeError(f"attack: unknown argument(s) {sorted(unknown)}; valid: {AttackSettings._fields}")
+    missing = [name for name in AttackSettings._fields if name not in kwargs]
+    if unknown or missing:
+        raise TypeError(
+            f"attack: unknown argument(s) {sorted(unknown)}, missing {missing}; every one of "
+            f"{AttackSettings._fields} is required"
+        )
     settings = AttackSettings(**kwargs)
     losses.check_boundary_loss(settings.boundary_loss)
-    if settings.p_norm not in ("inf", "2"):
-        raise ValueError(f"p_norm must be 'inf' or '2', got {settings.p_norm!r}")
+    if settings.p_norm not in P_NORMS:
+        raise ValueError(f"p_norm must be one of {P_NORMS}, got {settings.p_norm!r}")
     if int(settings.n_attack_steps) < 0:
         raise ValueError(f"n_attack_steps must be >= 0, got {settings.n_attack_steps}")
     return settings
@@ -128,14 +136,14 @@ def attack_parameters(
     *,
     key,
     attack_size_mismatch,
-    attack_size_constant=0.0,
-    initial_std_mismatch=0.001,
-    initial_std_constant=0.0,
-    n_attack_steps=10,
-    boundary_loss="kl",
-    relative_step_uses_abs=False,
-    p_norm="inf",
-    kl_min_prob=0.0,
+    attack_size_constant,
+    initial_std_mismatch,
+    initial_std_constant,
+    n_attack_steps,
+    boundary_loss,
+    relative_step_uses_abs,
+    p_norm,
+    kl_min_prob,
     dropout_mask=None,
 ):
     """θ* for inputs x and the N+1 boundary-loss values (`kl_trajectory`, before each step + after the last).
@@ -160,24 +168,25 @@ def evaluation_attack(
     *,
     key,
     attack_size_mismatch,
-    attack_size_constant=0.0,
-    initial_std_mismatch=0.001,
-    initial_std_constant=0.0,
-    n_attack_steps=10,
-    relative_step_uses_abs=False,
-    p_norm="inf",
+    attack_size_constant,
+    initial_std_mismatch,
+    initial_std_constant,
+    n_attack_steps,
+    relative_step_uses_abs,
+    p_norm,
     boundary_loss=None,
 ):
     """Evaluation-time attack (`attack_network`): the same search, always KL, all-ones dropout mask.
 
     Returns (attacked logits (batch, n_classes), kl_trajectory (N+1,)). `boundary_loss` is accepted and
-    ignored (quirk 11: the model's training boundary loss does not apply at evaluation).
+    ignored (quirk 11: the model's training boundary loss does not apply at evaluation, nor does a floor).
     """
     del boundary_loss
     s = _settings(
         attack_size_mismatch=attack_size_mismatch, attack_size_constant=attack_size_constant,
         initial_std_mismatch=initial_std_mismatch, initial_std_constant=initial_std_constant,
         n_attack_steps=n_attack_steps, relative_step_uses_abs=relative_step_uses_abs, p_norm=p_norm,
+        boundary_loss="kl", kl_min_prob=0.0,  # quirk 11: the plain KL, whatever the model trained with
     )  # fmt: skip
     _, attacked_logits, trajectory = _attack(forward, params, x, key, None, s)
     return attacked_logits, trajectory
@@ -191,26 +200,23 @@ def training_loss_and_aux(
     *,
     key,
     beta_robustness,
-    treat_as_constant=False,
+    treat_as_constant,
+    reg,
     dropout_mask=None,
-    reg=0.001,
-    rate_target=0.01,
-    rate_reduction="sum",
     **attack_kwargs,
 ):
     """L = CE + rate_reg + β·D(f_θ, f_θ*) and aux dict(cross_entropy, rate_reg, robust_loss, logits, ...).
 
+    `attack_kwargs`: every `AttackSettings` field (the config builds them: `robustness.configs.loss_kwargs`).
     β == 0 (a Python number) ⇒ no attack at all (aux robust_loss = 0). `treat_as_constant=True` makes θ* a
     constant (stop_gradient); False lets the gradient flow through θ*(θ). The one `dropout_mask` is used
     for the clean pass and every attacked pass. aux adds attacked_logits and kl_trajectory (N+1) if β ≠ 0.
     """
     s = _settings(**attack_kwargs)
     robust_training = not (isinstance(beta_robustness, (int, float)) and beta_robustness == 0)
-    if robust_training and "attack_size_mismatch" not in attack_kwargs:
-        raise TypeError("training_loss: attack_size_mismatch (ζ_rel) is required when beta_robustness != 0")
     logits, spikes = forward(params, x, dropout_mask)
     cross_entropy = losses.cross_entropy(logits, y)
-    rate_reg = losses.firing_rate_regulariser(spikes, reg, rate_target, rate_reduction)
+    rate_reg = losses.firing_rate_regulariser(spikes, reg)
     aux = {"cross_entropy": cross_entropy, "rate_reg": rate_reg, "logits": logits}
     if not robust_training:
         aux["robust_loss"] = jnp.zeros((), logits.dtype)
@@ -228,8 +234,9 @@ def training_loss_and_aux(
     return cross_entropy + rate_reg + beta_robustness * robust, aux
 
 
-def training_loss(forward, params, x, y, *, key, beta_robustness, treat_as_constant=False, **attack_kwargs):
-    """The scalar training loss of `training_loss_and_aux` (spec §1.1)."""
+def training_loss(forward, params, x, y, *, key, beta_robustness, treat_as_constant, **attack_kwargs):
+    """The scalar training loss of `training_loss_and_aux` (spec §1.1); `attack_kwargs` holds `reg` and
+    every `AttackSettings` field (all required: `robustness.configs.loss_kwargs(config)` builds them)."""
     loss, _ = training_loss_and_aux(
         forward,
         params,

@@ -15,8 +15,8 @@ import functools
 import jax
 import jax.numpy as jnp
 
-KERNELS = ((64, 1, 4, 4), (64, 64, 4, 4))  # OIHW, flag `Kernels`
-DENSE = ((1600, 256), (256, 64), (64, 10))  # flag `Dense`
+KERNELS = ((64, 1, 4, 4), (64, 64, 4, 4))  # OIHW; the only value of the flag `-Kernels` (its default)
+DENSE = ((1600, 256), (256, 64), (64, 10))  # the only value of the flag `-Dense` (its default)
 CONV1_PADDING = ((2, 1), (2, 1))  # 28 + 3 − 4 + 1 = 28: the original's asymmetric 'SAME'
 CONV2_PADDING = ((0, 0), (0, 0))  # VALID: 14 − 4 + 1 = 11
 PATCH_MAX_IN_CH = 16  # conv2d: patch matmul below this many input channels, shifted-matmul sum above
@@ -29,10 +29,10 @@ def _glorot_scale(shape) -> float:
 
 
 @functools.partial(jax.jit, static_argnames=("scalar_conv1_bias", "w3_reuses_w2_key"))
-def init_params(key: jax.Array, *, scalar_conv1_bias: bool = True, w3_reuses_w2_key: bool = True) -> dict:
+def init_params(key: jax.Array, *, scalar_conv1_bias: bool, w3_reuses_w2_key: bool) -> dict:
     """Report initialisation: `_, *sks = split(key, 10)`, each tensor TN[−2, 2] × scale, biases B* zero.
 
-    Quirk 5 switches (defaults = report): `scalar_conv1_bias` gives CB1 the shape (1,1,1,1) (the code used
+    Quirk 5 switches (report: both True, the defaults of `-scalar_conv1_bias`/`-w3_reuses_w2_key`): `scalar_conv1_bias` gives CB1 the shape (1,1,1,1) (the code used
     the in-channel count 1) instead of (1,64,1,1); `w3_reuses_w2_key` draws W3 from W2's key sks[4]
     (else from the otherwise unused sks[5]).
     """

@@ -14,7 +14,8 @@ import jax.numpy as jnp
 import numpy as np
 
 from robustness import attack, mismatch
-from robustness.tasks import Task, attack_kwargs
+from robustness.configs import attack_kwargs
+from robustness.tasks.base import Model
 
 
 def batches(x, y, batch_size: int):
@@ -46,14 +47,14 @@ def _attacked_fn(forward, kwargs_items):
     return fn
 
 
-def accuracy(task: Task, params, x, y, batch_size: int = 100) -> float:
+def accuracy(task: Model, params, x, y, batch_size: int = 100) -> float:
     """Clean accuracy over (x, y)."""
     fn = _clean_fn(task.forward)
     correct = sum(int(fn(params, xb, yb)) for xb, yb in batches(x, y, batch_size))
     return correct / len(y)
 
 
-def attacked_accuracy(task: Task, params, x, y, *, key, batch_size: int = 100, settings=None):
+def attacked_accuracy(task: Model, params, x, y, *, key, batch_size: int = 100, settings=None):
     """``(clean_acc, attacked_acc, mean KL trajectory [N+1])`` under the evaluation-time attack.
 
     ``settings`` defaults to the model's own attack flags (quirk 11: always KL, all-ones dropout mask).
@@ -69,7 +70,7 @@ def attacked_accuracy(task: Task, params, x, y, *, key, batch_size: int = 100, s
     return clean / len(y), att / len(y), np.mean(kls, axis=0).tolist()
 
 
-def mismatch_accuracies(task: Task, params, x, y, sigma: float, *, key, n_draws: int, batch_size=100):
+def mismatch_accuracies(task: Model, params, x, y, sigma: float, *, key, n_draws: int, batch_size=100):
     """Test accuracy of ``n_draws`` independent draws θ(1+σN(0,1)) (vmapped over draw keys)."""
     accs = mismatch.accuracy_under_mismatch(
         task.forward, params, x, y, sigma, key=key, n_draws=n_draws, batch_size=batch_size
@@ -77,7 +78,7 @@ def mismatch_accuracies(task: Task, params, x, y, sigma: float, *, key, n_draws:
     return np.asarray(accs, np.float64).tolist()
 
 
-def surface_accuracies(task: Task, params, x, y, c: float, *, key, n_draws: int, batch_size=100):
+def surface_accuracies(task: Model, params, x, y, c: float, *, key, n_draws: int, batch_size=100):
     """Accuracy after θ + c·sign(U(−1,1)) (spec §5.3 "surface"), one value per draw."""
     out = []
     for i in range(n_draws):

@@ -32,21 +32,15 @@ import numpy as np
 import architectures
 import datajuicer as dj
 from robustness import artifacts, evaluation, mismatch, stats
-from robustness.configs import TrainConfig, default_data_dir, fields_of, to_flags
+from robustness.configs import TrainConfig, fields_of, to_flags
 from robustness.data import load_dataset
 from robustness.plotting import plt, save_figure, save_table
 from robustness.profiles import get_profile
-from robustness.tasks import make_task
+from robustness.tasks import get_task, make_task
 
 EVAL_VERSION = "1"  # salt of every evaluation table: bump when an evaluation's output changes
 PURPOSES = {"mismatch": 1, "attack": 2, "surface": 3, "panel": 4, "test": 5}
-MA_WINDOW = 50  # the original's moving-average length (spec §5.3)
 BATCH = 100
-PANEL_EXAMPLES = {"speech_lsnn": ((2, 3), 2), "ecg_lsnn": ((0, 1, 2, 3), 2), "cnn": ((0, 1, 4, 5), 5)}
-CLASS_NAMES = {
-    "ecg_lsnn": ["N", "L", "R", "V"],
-    "cnn": ["T-shirt", "Trouser", "Pullover", "Dress", "Coat", "Sandal", "Shirt", "Sneaker", "Bag", "Boot"],
-}
 
 # ------------------------------------------------------------------------------------- grids, loading
 
@@ -111,7 +105,9 @@ def _data_key(config) -> tuple:
     """What the test split (and the model function) depends on: task fields, not training flags."""
     train_fields = set(fields_of(TrainConfig))
     stored = config.data_dir  # the absolute path at training time; elsewhere the local default
-    data_dir = stored if stored and os.path.isdir(stored) else default_data_dir(config.architecture)
+    data_dir = (
+        stored if stored and os.path.isdir(stored) else get_task(config.architecture).default_data_dir()
+    )
     items = tuple((k, v) for k, v in to_flags(config).items() if k not in train_fields)
     return config.architecture, data_dir, items
 
@@ -197,16 +193,14 @@ def _predict(task, params, x):
 
 @dj.cachable(DEPENDENCIES + ["mm_level"], version=EVAL_VERSION)
 def panel_predictions(model, mm_level):
-    """The first examples of PANEL_EXAMPLES' classes (class-major), their clean predictions and those under
+    """The first examples of the task's panel classes (class-major), their clean predictions and those under
     one draw θ(1+σN); predicted in the batches of 100 they belong to (the CNN uses batch statistics)."""
     task, params, x, y, s = _prepare(model, 0)
-    classes, per_class = PANEL_EXAMPLES[model["architecture"]]
+    classes, per_class = get_task(model["architecture"]).panel_examples
     idx = np.concatenate([np.flatnonzero(y == c)[:per_class] for c in classes])
     n = min(len(y), -(-(int(idx.max()) + 1) // BATCH) * BATCH)
     perturbed = mismatch.perturb(params, float(mm_level), key=eval_key(s, "panel", mm_level))
-    names = CLASS_NAMES.get(model["architecture"])
-    if names is None:  # speech: labels are [_silence_, _unknown_, *wanted_words]
-        names = ["silence", "unknown", *task.config.wanted_words.split(",")]
+    names = get_task(model["architecture"]).class_names(task.config)
     return {
         "indices": idx.tolist(),
         "labels": y[idx].tolist(),
@@ -276,7 +270,7 @@ def comparison_row(task: str, sigma: float, cmp: dict, names=("standard", "robus
 def smoothed(series: list[list[float]]) -> dict:
     """Per-seed moving averages and their mean; the window is 50 (spec) or a fifth of a short log."""
     n = min(len(s) for s in series)
-    window = min(MA_WINDOW, max(1, n // 5))
+    window = min(stats.MOVING_AVERAGE_WINDOW, max(1, n // 5))
     ma = [stats.moving_average(np.asarray(s[:n], float), window) for s in series]
     return {"window": window, "per_seed": [m.tolist() for m in ma], "mean": np.mean(ma, 0).tolist()}
 
@@ -307,9 +301,6 @@ def save(fig, name, numbers, *, profile, out_dir, models, table=None, extra=None
 
 # ------------------------------------------------------------------- figure_main top panels (real)
 
-CLASS_COLORS = ["#9b59b6", "#3498db", "#95a5a6", "#e74c3c"]  # the original's ECG class colours
-
-
 SHARED = ("indices", "labels", "class_names", "x")  # identical for both models of a panel
 
 
@@ -324,43 +315,6 @@ def panel_numbers(evaluated: list[dict], architecture: str, sigma: float) -> dic
     return out
 
 
-def _frame(ax, panel: dict, pred: list, i: int, title: bool = True) -> None:
-    """Green frame: the prediction under mismatch is right; red: wrong (title: true → predicted class)."""
-    right = pred[i] == panel["labels"][i]
-    ax.set(xticks=[], yticks=[])
-    for spine in ax.spines.values():
-        spine.set(visible=True, color="#2ca02c" if right else "#d62728", linewidth=1.2)
-    if title:
-        names = panel["class_names"]
-        ax.set_title(f"{names[panel['labels'][i]]} → {names[pred[i]]}", fontsize=5, pad=1)
-
-
 def draw_panel(fig, cell, architecture: str, panel: dict) -> None:
-    """figure_main's top panel of one task (``panel_numbers``): rows Robust / Standard (ECG: + truth)."""
-    x = np.asarray(panel["x"])
-    rows = (("Robust", panel["robust"]["mismatch"]), ("Standard", panel["standard"]["mismatch"]))
-    if architecture == "ecg_lsnn":
-        inner = cell.subgridspec(3, 1, hspace=0.15)
-        signal = x.reshape(-1, x.shape[-1])  # the beats one after another, both leads
-        for r, (name, labels) in enumerate([("Truth", panel["labels"]), *rows]):
-            ax = fig.add_subplot(inner[r])
-            ax.plot(signal, lw=0.5, color="k", alpha=0.8)
-            for i, c in enumerate(labels):
-                ax.axvspan(i * x.shape[1], (i + 1) * x.shape[1], color=CLASS_COLORS[c], alpha=0.4, lw=0)
-            ax.set(xticks=[], yticks=[], xlim=(0, len(signal)))
-            ax.set_ylabel(name, fontsize=6)
-        return
-    n = len(panel["labels"])
-    cols = n if architecture == "speech_lsnn" else n // 2
-    inner = cell.subgridspec(2 * (n // cols), cols, wspace=0.06, hspace=0.3)
-    for r, (name, pred) in enumerate(rows):
-        for i in range(n):
-            ax = fig.add_subplot(inner[r * (n // cols) + i // cols, i % cols])
-            if architecture == "speech_lsnn":  # MFCC 0..12, each z-scored over the examples (c0 dominates)
-                z = (x[i] - x.mean((0, 1))) / (x.std((0, 1)) + 1e-6)
-                ax.pcolormesh(z[:, :13].T, cmap="magma", vmin=-2, vmax=2)
-            else:
-                ax.imshow(x[i].reshape(28, 28), cmap="binary")
-            _frame(ax, panel, pred, i, title=architecture == "speech_lsnn")
-            if i == 0:
-                ax.set_ylabel(name, fontsize=6)
+    """figure_main's top panel of one task (``panel_numbers``), drawn by the task."""
+    get_task(architecture).draw_panel(fig, cell, panel)

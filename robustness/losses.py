@@ -3,14 +3,17 @@
     L_nat = CE(y, f_θ(X)) + reg · Σ_{b,n} (mean_t z_{b,t,n} − 0.01)²        (summed: quirk 4)
     L_rob = D(f_θ(X), f_θ*(X)),  D ∈ {kl, reverse_kl, l2, js}
 
-All logits are (batch, n_classes); labels are integer class indices (batch,).
+All logits are (batch, n_classes); labels are integer class indices (batch,). Hyperparameters (``reg``,
+``kl_min_prob``) have no defaults here: the config builds them (``robustness.configs.loss_kwargs``).
 """
 
 import jax
 import jax.numpy as jnp
 from jax.scipy.special import xlogy
 
-BOUNDARY_LOSSES = ("kl", "reverse_kl", "l2", "js")
+BOUNDARY_LOSSES = ("kl", "reverse_kl", "l2", "js")  # the valid values of -boundary_loss
+RATE_TARGET = 0.01  # target firing rate: 0.01 spikes per 1-ms step = 10 Hz (the report)
+RATE_REDUCTION = "sum"  # quirk 4: summed over batch × neurons (the report); "mean" averages
 
 
 def cross_entropy(logits: jax.Array, labels: jax.Array) -> jax.Array:
@@ -19,10 +22,10 @@ def cross_entropy(logits: jax.Array, labels: jax.Array) -> jax.Array:
     return -jnp.mean(jnp.take_along_axis(log_probs, labels[:, None].astype(jnp.int32), axis=-1))
 
 
-def firing_rate_regulariser(spikes, reg=0.001, rate_target=0.01, reduction: str = "sum"):
+def firing_rate_regulariser(spikes, reg, rate_target=RATE_TARGET, reduction: str = RATE_REDUCTION):
     """reg · Σ_{b,n} (mean_t spikes − rate_target)², spikes: (batch, T, n_hidden) with 0/1 per 1-ms step.
 
-    rate_target 0.01 spikes/step = 10 Hz. `reduction="sum"` is the report (quirk 4); "mean" averages instead.
+    `reduction="sum"` is the report (quirk 4); "mean" averages instead.
     """
     # Time average as a contraction with ones (integer counts, then / T: equal to jnp.mean). On XLA:CPU
     # jnp.mean(spikes, 1) of the LSNN's (transposed, time-major) spikes is ~30× slower, and so is the
@@ -44,14 +47,14 @@ def _log_probs(logits, min_prob):
     return jnp.log(jnp.maximum(jax.nn.softmax(logits, axis=-1), min_prob))
 
 
-def kl_divergence(logits_p, logits_q, min_prob=0.0):
+def kl_divergence(logits_p, logits_q, min_prob):
     """Batch mean of KL(p ‖ q) = Σ_c p_c log(p_c / q_c), p = softmax(logits_p), q floored at `min_prob`."""
     log_p = jax.nn.log_softmax(logits_p, axis=-1)
     kl = jnp.sum(jnp.exp(log_p) * (log_p - _log_probs(logits_q, min_prob)), axis=-1)
     return jnp.mean(kl)
 
 
-def js_divergence(logits_p, logits_q, min_prob=0.0):
+def js_divergence(logits_p, logits_q, min_prob):
     """Batch mean of ½·KL(p ‖ m) + ½·KL(q ‖ m), m = (p + q)/2 (ICLR-era `loss_js`, m floored at `min_prob`)."""
     p, q = jax.nn.softmax(logits_p, axis=-1), jax.nn.softmax(logits_q, axis=-1)
     log_m = jnp.log(jnp.maximum(0.5 * (p + q), min_prob))
@@ -70,7 +73,7 @@ def l2_distance(logits, logits_star):
     return jnp.mean(jnp.where(positive, jnp.sqrt(jnp.where(positive, squared, 1.0)), 0.0))
 
 
-def boundary_loss(name: str, clean_logits, attacked_logits, kl_min_prob=0.0):
+def boundary_loss(name: str, clean_logits, attacked_logits, kl_min_prob):
     """The distance `name` between clean (θ) and attacked (θ*) outputs; a scalar (spec §1.1 L_rob)."""
     if name == "kl":
         return kl_divergence(clean_logits, attacked_logits, kl_min_prob)

@@ -35,15 +35,16 @@ SCAN_UNROLL = 1
 
 
 class LsnnConstants(NamedTuple):
-    """Neuron constants of spec §2.1 (times in ms); every field is an allowed `forward` override."""
+    """Neuron constants of spec §2.1 (times in ms), all passed to `forward` by keyword. No defaults here:
+    the LSNN config (`robustness.tasks.lsnn_common.LsnnConfig`) is their one source."""
 
-    tau: float = 20.0
-    tau_adaptation: float = 98.0
-    thr: float = 0.01
-    beta: float = 2.0
-    refr: float = 2.0
-    dt: float = 1.0
-    dampening_factor: float = 0.3
+    tau: float
+    tau_adaptation: float
+    thr: float
+    beta: float  # adaptation strength (not beta_robustness, the weight of the robust loss)
+    refr: float
+    dt: float
+    dampening_factor: float
 
 
 class LsnnState(NamedTuple):
@@ -63,12 +64,16 @@ class StepAux(NamedTuple):
     gate: jax.Array
 
 
-def constants(**overrides) -> LsnnConstants:
-    """`LsnnConstants` with `overrides` applied; an unknown name raises, naming the valid ones."""
-    unknown = set(overrides) - set(LsnnConstants._fields)
-    if unknown:
-        raise TypeError(f"lsnn: unknown constant(s) {sorted(unknown)}; valid: {LsnnConstants._fields}")
-    return LsnnConstants(**overrides)
+def constants(**values) -> LsnnConstants:
+    """`LsnnConstants` from keywords; an unknown or missing name raises, naming the valid ones."""
+    unknown = set(values) - set(LsnnConstants._fields)
+    missing = [name for name in LsnnConstants._fields if name not in values]
+    if unknown or missing:
+        raise TypeError(
+            f"lsnn: unknown constant(s) {sorted(unknown)}, missing {missing}; every one of "
+            f"{LsnnConstants._fields} is required"
+        )
+    return LsnnConstants(**values)
 
 
 @functools.partial(jax.jit, static_argnums=(1, 2, 3))  # one compilation instead of many eager ops
@@ -87,12 +92,6 @@ def init_params(key: jax.Array, n_in: int, n_hidden: int, n_out: int) -> dict:
     w_rec = jnp.where(jnp.eye(n_hidden, dtype=bool), 0.0, w_rec)  # no self-connections (quirk 6)
     w_out = tn(sks[3], (n_hidden, n_out)) * 0.01
     return {"W_in": w_in, "W_rec": w_rec, "W_out": w_out, "b_out": jnp.zeros((n_out,), jnp.float32)}
-
-
-@functools.partial(jax.jit, static_argnums=1)
-def dropout_mask(key: jax.Array, n_hidden: int, dropout_prob: float) -> jax.Array:
-    """One keep-mask per neuron per sequence, (1, n_hidden): keep where U(0, 1) > dropout_prob (spec §1.1)."""
-    return (jax.random.uniform(key, (1, n_hidden)) > dropout_prob).astype(jnp.float32)
 
 
 def _decays(consts: LsnnConstants):
@@ -235,8 +234,8 @@ def _spike_trains_bwd(saved, cotangents):
 _spike_trains.defvjp(_spike_trains_fwd, _spike_trains_bwd, symbolic_zeros=True)
 
 
-def _prepare(params, x, dropout_mask, overrides):
-    consts = constants(**overrides)
+def _prepare(params, x, dropout_mask, values):
+    consts = constants(**values)
     consts = LsnnConstants(*(jnp.asarray(c, x.dtype) for c in consts))
     n_hidden = params["W_rec"].shape[0]
     mask = jnp.ones((1, n_hidden), x.dtype) if dropout_mask is None else jnp.asarray(dropout_mask, x.dtype)
@@ -247,21 +246,22 @@ def _logits(params, counts, steps):
     return (counts / steps) @ params["W_out"] + params["b_out"]  # readout of the time-averaged spikes
 
 
-def forward(params, x, dropout_mask=None, **overrides):
+def forward(params, x, dropout_mask=None, **constants):
     """Logits (batch, n_out) and spikes (batch, T, n_hidden) for features x: (batch, T, n_in).
 
     `dropout_mask` broadcasts to (batch, n_hidden), e.g. (1, n_hidden); None keeps every neuron.
-    `overrides`: any `LsnnConstants` field (tau, tau_adaptation, thr, beta, refr, dt, dampening_factor).
+    `constants`: every `LsnnConstants` field (tau, tau_adaptation, thr, beta, refr, dt, dampening_factor), as
+    the config builds them (`robustness.tasks.lsnn_common.lsnn_constants`).
     Reverse-mode only (custom VJP); use `forward_reference` for jvp/jacfwd.
     """
-    xs, mask, consts = _prepare(params, x, dropout_mask, overrides)
+    xs, mask, consts = _prepare(params, x, dropout_mask, constants)
     spikes, counts = _spike_trains(params["W_in"], params["W_rec"], xs, mask, consts)
     return _logits(params, counts, x.shape[1]), spikes
 
 
-def forward_reference(params, x, dropout_mask=None, **overrides):
+def forward_reference(params, x, dropout_mask=None, **constants):
     """`forward` through plain autodiff of the scanned `step` (any transformation; slower backward)."""
-    xs, mask, consts = _prepare(params, x, dropout_mask, overrides)
+    xs, mask, consts = _prepare(params, x, dropout_mask, constants)
     spikes = _scan(params, xs, mask, consts, lambda old, new, aux: new.z)
     # Time sum as a contraction with ones: XLA:CPU's reduce over the leading (time) axis of a
     # (T, batch, n) array is ~50× slower than this dot (measured). Integer spike counts: exact.
@@ -269,7 +269,7 @@ def forward_reference(params, x, dropout_mask=None, **overrides):
     return _logits(params, counts, x.shape[1]), jnp.swapaxes(spikes, 0, 1)
 
 
-def simulate(params, x, dropout_mask=None, **overrides):
+def simulate(params, x, dropout_mask=None, **constants):
     """The full trajectory: (LsnnState, StepAux), every field stacked to (T, batch, n_hidden)."""
-    xs, mask, consts = _prepare(params, x, dropout_mask, overrides)
+    xs, mask, consts = _prepare(params, x, dropout_mask, constants)
     return _scan(params, xs, mask, consts, lambda old, new, aux: (new, aux))

@@ -5,13 +5,15 @@
   printed ``scipy.stats.mannwhitneyu(a, b)`` with the SciPy < 1.7 default ``alternative=None``, which
   returned a *one-sided* p-value; that legacy value is returned as well, for comparison only.
 * ``markdown_table`` / ``latex_table`` / ``format_mean_std``: text tables (no LaTeX install needed).
-* ``moving_average``: the original's causal moving average (spec §5.3).
+* ``moving_average``: the original's causal moving average (spec §5.3), window ``MOVING_AVERAGE_WINDOW``.
 """
 
 from collections.abc import Sequence
 
 import numpy as np
 from scipy import stats as sps
+
+MOVING_AVERAGE_WINDOW = 50  # the original's moving-average length (spec §5.3)
 
 
 def _as_1d(values, what: str) -> np.ndarray:
@@ -147,7 +149,7 @@ def latex_table(header: Sequence, rows: Sequence[Sequence]) -> str:
     return "\n".join(lines) + "\n"
 
 
-def moving_average(x, n: int = 50) -> np.ndarray:
+def moving_average(x, n: int = MOVING_AVERAGE_WINDOW) -> np.ndarray:
     """Causal moving average with the original's semantics (spec §5.3), same length as ``x``.
 
     ``np.convolve(x, ones(n)/n, mode="full")[:len(x)]``: y[t] = (x[t] + … + x[t−n+1]) / n with

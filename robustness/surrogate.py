@@ -1,21 +1,22 @@
 """The spike non-linearity with the report's surrogate derivative (spec §2.1, quirk 6).
 
 Forward: the Heaviside step ``H(u) = [u > 0]`` of the normalised membrane ``u = (v − A)/A``.
-Backward: the pseudo-derivative ``dampening_factor · max(0, 1 − |u|)``; the original hard-codes 0.3,
-which equals the ``dampening_factor`` default, so the default reproduces it exactly.
+Backward: the pseudo-derivative ``dampening_factor · max(0, 1 − |u|)``; the original hard-codes 0.3, which
+is the ``-dampening_factor`` default of the LSNN config (the only place defaults live), so the default
+reproduces it exactly.
 """
 
 import jax
 import jax.numpy as jnp
 
 
-def pseudo_derivative(u: jax.Array, dampening_factor: float | jax.Array = 0.3) -> jax.Array:
+def pseudo_derivative(u: jax.Array, dampening_factor: float | jax.Array) -> jax.Array:
     """The surrogate dH/du = dampening_factor · max(0, 1 − |u|) (a triangle of half-width 1 around u = 0)."""
     return dampening_factor * jnp.maximum(0.0, 1.0 - jnp.abs(u))
 
 
 @jax.custom_jvp
-def spike(u: jax.Array, dampening_factor: float | jax.Array = 0.3) -> jax.Array:
+def spike(u: jax.Array, dampening_factor: float | jax.Array) -> jax.Array:
     """Heaviside ``[u > 0]`` (same shape and dtype as ``u``); derivative given by the surrogate below."""
     return (u > 0.0).astype(u.dtype)
 

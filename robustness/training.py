@@ -26,10 +26,13 @@ import numpy as np
 import optax
 
 from robustness import artifacts, attack
-from robustness.configs import SpeechConfig, TrainConfig, resolve_data_dir, resolve_resources_dir
+from robustness.configs import TrainConfig, attack_kwargs, loss_kwargs, parse_cli, resolve_resources_dir
+from robustness.data import load_dataset
+from robustness.datasets import DataError
 from robustness.evaluation import attacked_accuracy
+from robustness.paths import enable_compilation_cache
 from robustness.schedule import lr_table
-from robustness.tasks import Task, attack_kwargs, dropout_mask, loss_kwargs, make_task
+from robustness.tasks import Model, make_task, task_of
 
 ALIASES = {  # the plural names the report-era experiments read (pre-datajuicer "track" files)
     "training_accuracy": "training_accuracies",
@@ -54,7 +57,15 @@ def make_optimizer(config: TrainConfig, lrs: np.ndarray):
     return optax.sgd(schedule)
 
 
-def make_step(task: Task, config: TrainConfig, optimizer):
+def dropout_mask(key, config: TrainConfig, n_units: int):
+    """Report-era dropout: one (1, n_units) keep-mask U > p shared by the clean and attacked passes; None
+    (no dropout) at the report's ``dropout_prob`` 0."""
+    if config.dropout_prob <= 0.0:
+        return None
+    return (jax.random.uniform(key, (1, n_units)) > config.dropout_prob).astype("float32")
+
+
+def make_step(task: Model, config: TrainConfig, optimizer):
     """The jitted, seed-vmapped training step ``(params, opt_state, x, y, key) -> (params, opt_state, loss)``."""
     kwargs = loss_kwargs(config)
 
@@ -73,7 +84,7 @@ def make_step(task: Task, config: TrainConfig, optimizer):
     return jax.jit(jax.vmap(step), donate_argnums=(0, 1))
 
 
-def make_log_fn(task: Task, config: TrainConfig):
+def make_log_fn(task: Model, config: TrainConfig):
     """Seed-vmapped ``(params, x, y, key) -> (accuracy, attacked accuracy, KL trajectory [N+1])``."""
     kwargs = attack_kwargs(config)
 
@@ -111,15 +122,13 @@ def _session_ids(config: TrainConfig, seeds) -> list[int]:
 
 
 def _seed_runs(config: TrainConfig, seeds, sids) -> list[SeedRun]:
-    from robustness.data import load_dataset
-
-    config = dataclasses.replace(config, data_dir=resolve_data_dir(config))
+    task = task_of(config)
+    config = dataclasses.replace(config, data_dir=task.data_dir_of(config))
     shared = None
     runs = []
     for seed, sid in zip(seeds, sids):
         cfg = dataclasses.replace(config, seed=seed, session_id=sid, vmap_seeds=(), session_ids=())
-        # Speech: the unknown/silence selection depends on the seed (original AudioProcessor(seed=FLAGS.seed)).
-        if shared is None or isinstance(config, SpeechConfig):
+        if shared is None or task.data_depends_on_seed:  # speech: each seed selects its own splits
             shared = load_dataset(cfg)
         runs.append(SeedRun(seed=seed, sid=sid, config=cfg, dataset=shared, log={}))
     return runs
@@ -295,11 +304,6 @@ class _Progress:
 
 def main(config_cls, argv=None, prog=None) -> int:
     """Entry point of the three scripts: parse flags, train, map errors to exit codes."""
-    from robustness.configs import parse_cli
-    from robustness.data import DataError
-
-    from robustness.paths import enable_compilation_cache
-
     enable_compilation_cache()
     prog = prog or os.path.basename(sys.argv[0])
     config = parse_cli(config_cls, sys.argv[1:] if argv is None else argv, prog=prog)

@@ -11,7 +11,8 @@ import pytest
 import architectures as A
 import datajuicer as dj
 from robustness import artifacts, paths
-from robustness.configs import CONFIG_OF, ConfigError, EcgConfig, SpeechConfig, fields_of, to_flags
+from robustness.configs import ConfigError, fields_of, to_flags
+from robustness.tasks import TASKS, EcgConfig, SpeechConfig
 
 NOT_DEPS = {
     "session_id",
@@ -38,7 +39,7 @@ def fake_trained(resources, sid, *, done=True, accuracies=(0.5,)):
 @pytest.mark.parametrize("name", ["speech_lsnn", "ecg_lsnn", "cnn"])
 def test_defaults_are_the_config_defaults_minus_bookkeeping(name):
     arch = A.ARCHITECTURES[name]
-    assert arch.__name__ == name and arch.config_cls is CONFIG_OF[name]
+    assert arch.__name__ == name and arch.config_cls is TASKS[name].config_cls
     assert (paths.REPO_ROOT / arch.code_file).is_file()
     flags = to_flags(arch.config_cls())
     defaults = arch.default_hyperparameters()

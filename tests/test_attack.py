@@ -8,8 +8,16 @@ import numpy as np
 import pytest
 
 from robustness import attack, losses, lsnn
+from robustness.configs import loss_kwargs
+from robustness.tasks import SpeechConfig
+from robustness.tasks.lsnn_common import lsnn_constants
 
 KEY = jax.random.PRNGKey(42)
+# The report's settings as the config builds them: β 1, ζ_rel 2, σ_rel 0.001, N 10, KL, reg 0.001, ...
+LOSS = loss_kwargs(SpeechConfig())
+SETTINGS = {name: LOSS[name] for name in attack.AttackSettings._fields}
+LSNN = functools.partial(lsnn.forward, **lsnn_constants(SpeechConfig()))
+STATIC = ("n_attack_steps", "relative_step_uses_abs", "p_norm", "boundary_loss", "kl_min_prob")
 
 
 def elementwise_forward(params, x, dropout_mask=None):
@@ -46,7 +54,7 @@ def _expected_init(params, key, sigma_rel, sigma_const, use_abs):
 
 @functools.partial(jax.jit, static_argnums=0)
 def _kl_value_and_grad(forward, theta, x, clean):
-    return jax.value_and_grad(lambda t: losses.kl_divergence(clean, forward(t, x, None)[0]))(theta)
+    return jax.value_and_grad(lambda t: losses.kl_divergence(clean, forward(t, x, None)[0], 0.0))(theta)
 
 
 @functools.partial(jax.jit, static_argnames="use_abs")
@@ -69,33 +77,13 @@ def loop_attack(forward, params, x, key, zeta, sigma_rel, n_steps, use_abs=False
     return theta, np.asarray(trajectory), sign_sum, eps
 
 
-_attack = jax.jit(
-    attack.attack_parameters,
-    static_argnums=0,
-    static_argnames=("n_attack_steps", "relative_step_uses_abs", "p_norm"),
-)
-REPORT = {
-    "attack_size_mismatch": 2.0,
-    "attack_size_constant": 0.0,
-    "initial_std_mismatch": 0.001,
-    "initial_std_constant": 0.0,
-}
+_attack = jax.jit(attack.attack_parameters, static_argnums=0, static_argnames=STATIC)
 
 
-def run_attack(
-    forward, params, x, n_attack_steps=3, relative_step_uses_abs=False, p_norm="inf", key=KEY, **kw
-):
-    """The jitted attack with every setting passed, so that calls differing only in numbers share a compilation."""
-    return _attack(
-        forward,
-        params,
-        x,
-        key=key,
-        n_attack_steps=n_attack_steps,
-        p_norm=p_norm,
-        relative_step_uses_abs=relative_step_uses_abs,
-        **{**REPORT, **kw},
-    )
+def run_attack(forward, params, x, key=KEY, **kw):
+    """The jitted attack with every setting passed (the report's, 3 steps, unless given), so that calls
+    differing only in numbers share a compilation."""
+    return _attack(forward, params, x, key=key, **{**SETTINGS, "n_attack_steps": 3, **kw})
 
 
 @pytest.fixture(scope="module")
@@ -159,8 +147,8 @@ def test_golden_single_step_on_three_elements(p_norm):
 
 def test_scan_attack_equals_the_original_loop_and_stays_in_the_box(tiny):
     params, x, _ = tiny
-    theta_star, trajectory = run_attack(lsnn.forward, params, x, n_attack_steps=6)
-    want, want_trajectory, _, eps = loop_attack(lsnn.forward, params, x, KEY, 2.0, 0.001, 6)
+    theta_star, trajectory = run_attack(LSNN, params, x, n_attack_steps=6)
+    want, want_trajectory, _, eps = loop_attack(LSNN, params, x, KEY, 2.0, 0.001, 6)
     assert trajectory.shape == (7,)
     np.testing.assert_allclose(trajectory, want_trajectory, rtol=1e-4, atol=1e-7)  # float32 KL near 0
     for name in params:
@@ -174,7 +162,7 @@ def test_scan_attack_equals_the_original_loop_and_stays_in_the_box(tiny):
     )  # relative attack keeps the diagonal at 0
     # Constant attack (same compiled program): every element within ζ_const = 0.01 of its initialisation.
     theta_star, _ = run_attack(
-        lsnn.forward,
+        LSNN,
         params,
         x,
         n_attack_steps=6,
@@ -261,18 +249,18 @@ def test_abs_variant_ascends_and_signed_step_must_not_match_it(mlp):
 _training_grad = jax.jit(
     jax.grad(attack.training_loss, argnums=1),
     static_argnums=0,
-    static_argnames=("beta_robustness", "treat_as_constant", "n_attack_steps"),
+    static_argnames=("beta_robustness", "treat_as_constant", *STATIC),
 )
 
 
 def _task_loss(params, x, y, mask=None):
     logits, spikes = mlp_forward(params, x, mask)
-    return losses.cross_entropy(logits, y) + losses.firing_rate_regulariser(spikes)
+    return losses.cross_entropy(logits, y) + losses.firing_rate_regulariser(spikes, reg=0.001)
 
 
 def test_beta_zero_gradient_is_the_task_loss_gradient(mlp):
     params, x, y = mlp
-    got = _training_grad(mlp_forward, params, x, y, key=KEY, beta_robustness=0.0, attack_size_mismatch=2.0)
+    got = _training_grad(mlp_forward, params, x, y, key=KEY, **{**LOSS, "beta_robustness": 0.0})
     want = jax.jit(jax.grad(_task_loss))(params, x, y)
     for name in params:
         np.testing.assert_array_equal(got[name], want[name])
@@ -280,7 +268,7 @@ def test_beta_zero_gradient_is_the_task_loss_gradient(mlp):
 
 def test_gradient_through_attack_and_treat_as_constant(mlp):
     params, x, y = mlp
-    kwargs = {"key": KEY, "attack_size_mismatch": 2.0, "n_attack_steps": 3}
+    kwargs = {"key": KEY, **SETTINGS, "n_attack_steps": 3}
 
     def reference_loss(p, theta_star):
         logits = mlp_forward(p, x)[0]
@@ -290,20 +278,20 @@ def test_gradient_through_attack_and_treat_as_constant(mlp):
             theta_star, _ = expected_init(p, KEY, 0.001, 0.0)
             for _ in range(3):
                 g = jax.grad(
-                    lambda t: losses.kl_divergence(jax.lax.stop_gradient(logits), mlp_forward(t, x)[0])
+                    lambda t: losses.kl_divergence(jax.lax.stop_gradient(logits), mlp_forward(t, x)[0], 0.0)
                 )(theta_star)
                 theta_star = {
                     k: theta_star[k] + 2.0 * p[k] / 3 * jax.lax.stop_gradient(jnp.sign(g[k])) for k in p
                 }
-        return _task_loss(p, x, y) + losses.kl_divergence(logits, mlp_forward(theta_star, x)[0])
+        return _task_loss(p, x, y) + losses.kl_divergence(logits, mlp_forward(theta_star, x)[0], 0.0)
 
     @jax.jit  # one program: XLA shares the identical random draws, which dominate the compile time
     def gradients(p):
         grad = jax.grad(attack.training_loss, argnums=1)
         theta_star = jax.lax.stop_gradient(attack.attack_parameters(mlp_forward, p, x, **kwargs)[0])
         return (
-            grad(mlp_forward, p, x, y, beta_robustness=1.0, treat_as_constant=False, **kwargs),
-            grad(mlp_forward, p, x, y, beta_robustness=1.0, treat_as_constant=True, **kwargs),
+            grad(mlp_forward, p, x, y, beta_robustness=1.0, treat_as_constant=False, reg=0.001, **kwargs),
+            grad(mlp_forward, p, x, y, beta_robustness=1.0, treat_as_constant=True, reg=0.001, **kwargs),
             jax.grad(reference_loss)(p, None),
             jax.grad(reference_loss)(p, theta_star),
         )
@@ -323,7 +311,7 @@ def test_same_dropout_mask_in_every_attacked_pass(mlp):
     @jax.jit
     def gradients(p):
         robust = jax.grad(attack.training_loss, argnums=1)(
-            mlp_forward, p, x, y, key=KEY, beta_robustness=1.0, attack_size_mismatch=2.0, dropout_mask=mask
+            mlp_forward, p, x, y, key=KEY, dropout_mask=mask, **LOSS
         )
         return robust, jax.grad(_task_loss)(p, x, y, mask)
 
@@ -339,8 +327,9 @@ def test_evaluation_attack_is_the_kl_attack_without_dropout(mlp):
 
     @jax.jit
     def both(p):
+        own = {k: v for k, v in SETTINGS.items() if k not in ("boundary_loss", "kl_min_prob")}
         evaluated = attack.evaluation_attack(
-            mlp_forward, p, x, key=KEY, attack_size_mismatch=2.0, n_attack_steps=3, boundary_loss="l2"
+            mlp_forward, p, x, key=KEY, **{**own, "n_attack_steps": 3}, boundary_loss="l2"
         )
         theta_star, trajectory = run_attack(mlp_forward, p, x)
         return evaluated, trajectory, mlp_forward(theta_star, x)[0]
@@ -354,14 +343,7 @@ def test_step_count_does_not_grow_the_program(tiny):
     params, x, y = tiny
 
     def n_equations(n):
-        f = functools.partial(
-            attack.training_loss,
-            lsnn.forward,
-            key=KEY,
-            beta_robustness=1.0,
-            attack_size_mismatch=2.0,
-            n_attack_steps=n,
-        )
+        f = functools.partial(attack.training_loss, LSNN, key=KEY, **{**LOSS, "n_attack_steps": n})
         return len(jax.make_jaxpr(lambda p: f(p, x, y))(params).eqns)
 
     assert n_equations(1) == n_equations(25)
@@ -389,16 +371,11 @@ def test_mask_recurrent_diagonal_and_bad_arguments():
             {"w": jnp.ones(3)},
             jnp.ones((1, 3)),
             key=KEY,
-            attack_size_mismatch=1.0,
-            boundary_loss="kld",
+            **{**SETTINGS, "boundary_loss": "kld"},
         )
+    args = (elementwise_forward, {"w": jnp.ones(3)}, jnp.ones((1, 3)), jnp.zeros(1, int))
     with pytest.raises(TypeError, match="n_attack_steps"):
-        attack.training_loss(
-            elementwise_forward,
-            {"w": jnp.ones(3)},
-            jnp.ones((1, 3)),
-            jnp.zeros(1, int),
-            key=KEY,
-            beta_robustness=1.0,
-            n_attack_step=3,
-        )
+        misspelt = {k: v for k, v in LOSS.items() if k != "n_attack_steps"}
+        attack.training_loss(*args, key=KEY, **misspelt, n_attack_step=3)
+    with pytest.raises(TypeError, match=r"missing \['p_norm'\]"):  # no defaults: the config builds them all
+        attack.training_loss(*args, key=KEY, **{k: v for k, v in LOSS.items() if k != "p_norm"})

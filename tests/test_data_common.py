@@ -6,31 +6,31 @@ import numpy as np
 import pytest
 from sklearn.model_selection import train_test_split
 
-from robustness import data
+from robustness import data, datasets
 from robustness.configs import TrainConfig
 
 
 @pytest.fixture()
 def cache_dir(tmp_path, monkeypatch):
-    monkeypatch.setenv(data.CACHE_ENV, str(tmp_path))
+    monkeypatch.setenv(datasets.CACHE_ENV, str(tmp_path))
     return tmp_path
 
 
 def test_cache_roundtrip_is_keyed_by_settings_and_atomic(cache_dir):
     arrays = {"a": np.arange(12, dtype=np.int16).reshape(3, 4), "b": np.linspace(0, 1, 5, dtype=np.float32)}
-    path = data.cache_path("kind", {"x": 1, "y": [2, 3]})
+    path = datasets.cache_path("kind", {"x": 1, "y": [2, 3]})
     assert path.parent == cache_dir and path.name.startswith("kind-")
-    assert data.cache_path("kind", {"y": [2, 3], "x": 1}) == path  # key is order-independent
-    assert data.cache_path("kind", {"x": 2, "y": [2, 3]}) != path
-    data.write_cache(path, arrays, {"x": 1, "y": [2, 3]})
+    assert datasets.cache_path("kind", {"y": [2, 3], "x": 1}) == path  # key is order-independent
+    assert datasets.cache_path("kind", {"x": 2, "y": [2, 3]}) != path
+    datasets.write_cache(path, arrays, {"x": 1, "y": [2, 3]})
     assert sorted(p.name for p in cache_dir.iterdir()) == [path.name]  # no temp file left behind
     assert (path.stat().st_mode & 0o777) == 0o644
-    loaded = data.read_cache(path, {"x": 1, "y": [2, 3]})
+    loaded = datasets.read_cache(path, {"x": 1, "y": [2, 3]})
     assert set(loaded) == {"a", "b"}
     np.testing.assert_array_equal(loaded["a"], arrays["a"])
     assert loaded["b"].dtype == np.float32
     with pytest.warns(UserWarning, match="settings differ"):
-        assert data.read_cache(path, {"x": 1, "y": [2, 4]}) is None
+        assert datasets.read_cache(path, {"x": 1, "y": [2, 4]}) is None
 
 
 @pytest.mark.parametrize("damage", ["truncate", "flip", "garbage"])
@@ -42,8 +42,8 @@ def test_corrupt_cache_is_detected_and_rebuilt(cache_dir, damage):
         return {"v": np.arange(100_000, dtype=np.int32)}
 
     settings = {"k": damage}
-    first = data.cached("t", settings, build)
-    path = data.cache_path("t", settings)
+    first = datasets.cached("t", settings, build)
+    path = datasets.cache_path("t", settings)
     raw = bytearray(path.read_bytes())
     if damage == "truncate":
         raw = raw[: len(raw) // 2]
@@ -53,30 +53,32 @@ def test_corrupt_cache_is_detected_and_rebuilt(cache_dir, damage):
         raw = bytearray(b"not a zip file")
     path.write_bytes(bytes(raw))
     with pytest.warns(UserWarning, match="corrupt"):
-        again = data.cached("t", settings, build)
+        again = datasets.cached("t", settings, build)
     assert len(calls) == 2
     np.testing.assert_array_equal(again["v"], first["v"])
-    assert data.read_cache(path, settings) is not None  # rewritten intact
+    assert datasets.read_cache(path, settings) is not None  # rewritten intact
 
 
 def test_epoch_batches_are_pure_permutations_per_epoch():
     n, bs = 1003, 100  # 10 steps per epoch, the last 3 examples of each epoch's permutation are dropped
-    epoch0 = np.concatenate([data.epoch_batch_indices(7, s, bs, n, 5) for s in range(10)])
+    epoch0 = np.concatenate([datasets.epoch_batch_indices(7, s, bs, n, 5) for s in range(10)])
     assert epoch0.size == 1000 and np.unique(epoch0).size == 1000 and epoch0.max() < n
-    np.testing.assert_array_equal(data.epoch_batch_indices(7, 3, bs, n, 5), epoch0[300:400])  # resume = same
-    epoch1 = np.concatenate([data.epoch_batch_indices(7, s, bs, n, 5) for s in range(10, 20)])
+    np.testing.assert_array_equal(
+        datasets.epoch_batch_indices(7, 3, bs, n, 5), epoch0[300:400]
+    )  # resume = same
+    epoch1 = np.concatenate([datasets.epoch_batch_indices(7, s, bs, n, 5) for s in range(10, 20)])
     assert np.unique(epoch1).size == 1000 and not np.array_equal(epoch0, epoch1)
-    assert not np.array_equal(data.epoch_batch_indices(8, 0, bs, n, 5), epoch0[:100])  # seed matters
-    assert not np.array_equal(data.epoch_batch_indices(7, 0, bs, n, 6), epoch0[:100])  # stream matters
+    assert not np.array_equal(datasets.epoch_batch_indices(8, 0, bs, n, 5), epoch0[:100])  # seed matters
+    assert not np.array_equal(datasets.epoch_batch_indices(7, 0, bs, n, 6), epoch0[:100])  # stream matters
     with pytest.raises(ValueError, match="exceeds"):
-        data.epoch_batch_indices(0, 0, 2000, n, 5)
+        datasets.epoch_batch_indices(0, 0, 2000, n, 5)
 
 
 @pytest.mark.parametrize(
     "n,test_size,expected_test", [(180_000, 0.2, 36_000), (2677, 0.2, 536), (536, 0.5, 268)]
 )
 def test_sklearn_split_matches_train_test_split(n, test_size, expected_test):
-    train, test = data.sklearn_split(n, test_size, 42)
+    train, test = datasets.sklearn_split(n, test_size, 42)
     ref_train, ref_test = train_test_split(np.arange(n), test_size=test_size, random_state=42)
     np.testing.assert_array_equal(train, ref_train)
     np.testing.assert_array_equal(test, ref_test)
@@ -84,9 +86,14 @@ def test_sklearn_split_matches_train_test_split(n, test_size, expected_test):
 
 
 def test_class_counts_and_ceil_percent():
-    assert data.class_counts(np.array([0, 2, 2, 3]), ["a", "b", "c", "d"]) == {"a": 1, "b": 0, "c": 2, "d": 1}
-    assert data.ceil_percent(1893, 10.0) == 190 and data.ceil_percent(210, 10.0) == 21
-    assert data.ceil_percent(297, 10.0) == 30 and data.ceil_percent(0, 10.0) == 0
+    assert datasets.class_counts(np.array([0, 2, 2, 3]), ["a", "b", "c", "d"]) == {
+        "a": 1,
+        "b": 0,
+        "c": 2,
+        "d": 1,
+    }
+    assert datasets.ceil_percent(1893, 10.0) == 190 and datasets.ceil_percent(210, 10.0) == 21
+    assert datasets.ceil_percent(297, 10.0) == 30 and datasets.ceil_percent(0, 10.0) == 0
 
 
 def test_load_dataset_rejects_unknown_config():

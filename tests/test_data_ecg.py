@@ -7,8 +7,9 @@ import pytest
 
 from ECG import records
 from ECG.dataset import beat_window, extract_beats, split_by_beat
-from robustness.configs import EcgConfig
-from robustness.data import CACHE_ENV, DataError, load_dataset
+from robustness.tasks import EcgConfig
+from robustness.data import load_dataset
+from robustness.datasets import CACHE_ENV, DataError
 
 # SOURCE.md: annotation symbol totals over the 27 records
 SOURCE_TOTALS = {"N": 39016, "L": 8075, "R": 7259, "V": 6680}

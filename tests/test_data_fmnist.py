@@ -8,8 +8,9 @@ import pytest
 from scipy import ndimage
 
 from CNN import augment, fashion_mnist
-from robustness.configs import CnnConfig
-from robustness.data import CACHE_ENV, DataError, load_dataset
+from robustness.tasks import CnnConfig
+from robustness.data import load_dataset
+from robustness.datasets import CACHE_ENV, DataError
 from tests.conftest import require
 
 

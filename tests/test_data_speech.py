@@ -5,8 +5,9 @@ import collections
 import numpy as np
 import pytest
 
-from robustness.configs import SpeechConfig
-from robustness.data import CACHE_ENV, DataError, load_dataset
+from robustness.tasks import SpeechConfig
+from robustness.data import load_dataset
+from robustness.datasets import CACHE_ENV, DataError
 from TensorCommands import audio, features, index
 from TensorCommands.dataset import Background, Mixing, draw_mixing, mix_audio
 

@@ -10,13 +10,14 @@ import pytest
 
 from robustness import attack, losses, lsnn
 from robustness.surrogate import spike
+from robustness.tasks.lsnn_common import LsnnConfig, lsnn_constants
 
-DEFAULTS = {"tau": 20.0, "tau_adaptation": 98.0, "thr": 0.01, "beta": 2.0, "refr": 2.0, "dt": 1.0}
+REPORT = lsnn_constants(LsnnConfig())  # τ 20, τ_a 98, thr 0.01, beta 2, refr 2, dt 1, dampening 0.3
 
 
 def numpy_reference(w_in, w_rec, x, mask=None, **consts):
     """The spec §2.1 equations in float64 NumPy, one Python step at a time. x: (batch, T, n_in)."""
-    c = {**DEFAULTS, **consts}
+    c = {**REPORT, **consts}
     alpha, rho = math.exp(-c["dt"] / c["tau"]), math.exp(-c["dt"] / c["tau_adaptation"])
     batch, steps, _ = x.shape
     n = w_rec.shape[0]
@@ -51,7 +52,7 @@ def test_hand_trace_spike_refractory_block_and_reset():
     # Neuron 1 reaches (1−α)·0.3 > thr at t=1 through W_rec and spikes; that inhibits neuron 0 (−0.2) at t=2.
     v2 = alpha * v1 + (1 - alpha) * (2.0 - 0.2)
     params = {"W_in": jnp.asarray(w_in, jnp.float32), "W_rec": jnp.asarray(w_rec, jnp.float32)}
-    state, aux = lsnn.simulate(params, jnp.asarray(x, jnp.float32))
+    state, aux = lsnn.simulate(params, jnp.asarray(x, jnp.float32), **REPORT)
     np.testing.assert_allclose(state.v[:3, 0, 0], [v0, v1, v2], rtol=1e-5)
     np.testing.assert_allclose(aux.threshold[:3, 0, 0], [0.01, a1, 0.01 + 2.0 * b2], rtol=1e-5)
     np.testing.assert_array_equal(state.z[:4, 0, 0], [1.0, 0.0, 1.0, 0.0])
@@ -67,7 +68,7 @@ def test_scan_equals_numpy_loop_on_random_network():
     params = lsnn.init_params(jax.random.PRNGKey(3), 4, 12, 3)
     x = jnp.asarray(2.0 * np.random.default_rng(0).normal(size=(3, 40, 4)), jnp.float32)
     mask = jnp.asarray([[1.0] * 10 + [0.0] * 2])
-    consts = {"tau": 15.0, "beta": 1.5, "refr": 3.0}
+    consts = {**REPORT, "tau": 15.0, "beta": 1.5, "refr": 3.0}
     state, aux = jax.jit(lsnn.simulate)(params, x, mask, **consts)
     ref = numpy_reference(
         np.asarray(params["W_in"], np.float64),
@@ -88,19 +89,19 @@ def test_scan_equals_numpy_loop_on_random_network():
 
 @pytest.mark.parametrize("u, value", [(0.0, 0.3), (0.5, 0.15), (-0.5, 0.15), (1.0, 0.0), (-1.5, 0.0)])
 def test_surrogate_gradient_values(u, value):
-    assert float(jax.grad(spike)(jnp.float32(u))) == pytest.approx(value, abs=1e-7)
+    assert float(jax.grad(spike)(jnp.float32(u), 0.3)) == pytest.approx(value, abs=1e-7)
     assert float(jax.grad(lambda w: spike(w, 0.5))(jnp.float32(u))) == pytest.approx(
         value / 0.3 * 0.5, abs=1e-7
     )
 
 
 def test_spike_forward_is_strict_heaviside():
-    np.testing.assert_array_equal(spike(jnp.asarray([-1e-6, 0.0, 1e-6])), [0.0, 0.0, 1.0])
+    np.testing.assert_array_equal(spike(jnp.asarray([-1e-6, 0.0, 1e-6]), 0.3), [0.0, 0.0, 1.0])
 
 
 def _task_loss(forward, params, x, y, mask=None, **consts):
-    logits, spikes = forward(params, x, mask, **consts)
-    return losses.cross_entropy(logits, y) + losses.firing_rate_regulariser(spikes)
+    logits, spikes = forward(params, x, mask, **{**REPORT, **consts})
+    return losses.cross_entropy(logits, y) + losses.firing_rate_regulariser(spikes, reg=0.001)
 
 
 _task_grad = jax.jit(jax.grad(_task_loss, argnums=1), static_argnums=0)
@@ -151,7 +152,7 @@ def test_gradients_vmap_over_seeds():
     y = jnp.asarray(np.arange(8) % 2)
 
     def logits_only(p):
-        return jnp.sum(lsnn.forward(p, x)[0] ** 2)
+        return jnp.sum(lsnn.forward(p, x, **REPORT)[0] ** 2)
 
     def grads(p):
         return jax.grad(_task_loss, argnums=1)(lsnn.forward, p, x, y), jax.grad(logits_only)(p)
@@ -183,19 +184,9 @@ def test_init_matches_original_recipe_and_scales():
     np.testing.assert_array_equal(params["b_out"], np.zeros(4))
 
 
-def test_same_key_is_bit_identical():
-    params_a, params_b = (lsnn.init_params(jax.random.PRNGKey(0), 4, 10, 2) for _ in range(2))
-    x = jnp.asarray(np.random.default_rng(6).normal(size=(8, 25, 4)), jnp.float32)
-    y = jnp.asarray(np.arange(8) % 2)
-    for a, b in zip(jax.tree.leaves(params_a), jax.tree.leaves(params_b)):
-        np.testing.assert_array_equal(a, b)
-    g_a, g_b = (_task_grad(lsnn.forward, p, x, y) for p in (params_a, params_b))
-    for a, b in zip(jax.tree.leaves(g_a), jax.tree.leaves(g_b)):
-        np.testing.assert_array_equal(a, b)
-
-
-def test_dropout_mask_and_override_validation():
-    mask = lsnn.dropout_mask(jax.random.PRNGKey(0), 4000, 0.3)
-    assert mask.shape == (1, 4000) and float(mask.mean()) == pytest.approx(0.7, abs=0.03)
+def test_constants_are_all_required_and_named():
+    params, x = lsnn.init_params(jax.random.PRNGKey(0), 4, 10, 2), jnp.ones((1, 2, 4))
     with pytest.raises(TypeError, match="tau_adaptation"):
-        lsnn.forward(lsnn.init_params(jax.random.PRNGKey(0), 4, 10, 2), jnp.ones((1, 2, 4)), taus=3.0)
+        lsnn.forward(params, x, **REPORT, taus=3.0)  # a misspelt constant is refused, naming the valid ones
+    with pytest.raises(TypeError, match=r"missing \['dampening_factor'\]"):
+        lsnn.forward(params, x, **{k: v for k, v in REPORT.items() if k != "dampening_factor"})

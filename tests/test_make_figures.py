@@ -22,12 +22,13 @@ import pytest
 import architectures as A
 import datajuicer as dj
 import make_figures
-from Experiments.mismatch_experiment import TASKS
+
 from robustness import artifacts, stats
 from robustness import experiment_utils as eu
 from robustness.paths import REPO_ROOT
 from robustness.plotting import to_jsonable
 from robustness.profiles import get_profile
+from robustness.tasks import TASKS
 
 TRAINED = ("mismatch_experiment", "constant_attack_experiment", "methods_experiment")
 DRAWN = {  # Experiment -> its figure
@@ -114,7 +115,9 @@ def test_figure_main_numbers_are_the_cached_evaluations(chain):
     assert (data["n_draws"], data["test_limit"]) == (SMOKE.n_draws, SMOKE.test_limit)
     rows = []
     for arch, task in data["tasks"].items():
-        assert [lv["sigma"] for lv in task["levels"]] == list(TASKS[arch][2])  # the report's levels
+        assert [lv["sigma"] for lv in task["levels"]] == list(
+            TASKS[arch].mismatch_levels
+        )  # the report's levels
         for level in task["levels"]:
             sigma, draws = level["sigma"], (1 if level["sigma"] == 0 else SMOKE.n_draws)
             pooled = {}

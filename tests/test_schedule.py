@@ -2,7 +2,7 @@
 
 import pytest
 
-from robustness.configs import SpeechConfig
+from robustness.tasks import SpeechConfig
 from robustness.schedule import lr_table, phase_steps, total_steps
 
 A, B, C = 1e-3, 1e-4, 1e-5

@@ -16,7 +16,8 @@ import pytest
 import architectures as A
 import train
 from robustness import artifacts
-from robustness.configs import SpeechConfig, to_flags
+from robustness.configs import to_flags
+from robustness.tasks import SpeechConfig
 from robustness.paths import REPO_ROOT
 
 FIXTURES = REPO_ROOT / "tests" / "fixtures" / "experiments"

@@ -13,7 +13,7 @@ import numpy as np
 import pytest
 
 from robustness import artifacts
-from robustness.configs import EcgConfig
+from robustness.tasks import EcgConfig
 from robustness.training import train
 
 REPO = Path(__file__).resolve().parent.parent
