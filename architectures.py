@@ -35,7 +35,7 @@ import threading
 from pathlib import Path
 
 import datajuicer as dj
-from robustness import artifacts, paths
+from robustness import artifacts, files, paths
 from robustness.configs import field_default, fields_of, make_config, to_flags
 from robustness.tasks import TASKS
 
@@ -107,9 +107,7 @@ class Architecture:
     @staticmethod
     def loader(sid, table, cache_dir) -> dict:
         """The training results log plus ``session_id`` and ``<table>_session_id`` (no weights)."""
-        log = artifacts.read_json(
-            artifacts.results_path(current_resources_dir(), sid), what="training results"
-        )
+        log = files.read_json(artifacts.results_path(current_resources_dir(), sid), what="training results")
         return {**log, "session_id": sid, f"{table}_session_id": sid}
 
 

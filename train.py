@@ -34,8 +34,8 @@ from pathlib import Path
 import architectures
 import datajuicer as dj
 from architectures import RESERVED, architecture_of, command_flags, describe, model_of, normalize
-from robustness import artifacts, paths
-from robustness.configs import ConfigError, fields_of, parse_value
+from robustness import files, paths
+from robustness.configs import ConfigError, field_default, fields_of, parse_flags, parse_value
 from robustness.profiles import PROFILES
 from robustness.launch import MODES, LaunchError, LaunchSettings, launch_argv, log_path, python_argv, submit
 from robustness.tasks import TASKS
@@ -114,29 +114,23 @@ def _epilog() -> str:
 
 
 def parse_overrides(extra: list[str]) -> dict:
-    """``-key=value`` / ``--key=value`` / bare ``-bool_key`` → ``{key: raw value}``; names and values are
-    checked against every config that has the field (values are converted per model later)."""
-    out = {}
-    for arg in extra:
-        if not arg.startswith("-") or arg.strip("-") == "":
-            raise UsageError(f"unexpected argument {arg!r}; overrides look like -key=value")
-        key, sep, value = arg.lstrip("-").partition("=")
-        if key in RESERVED:
-            raise UsageError(f"-{key} is set by train.py for each launch and cannot be overridden")
-        if key not in OWNERS:
-            valid = ", ".join(n for n in FIELDS if n not in RESERVED)
-            raise UsageError(f"unknown flag -{key}: not a train.py option (see --help); overrides: {valid}")
-        if not sep:
-            if not isinstance(fields_of(OWNERS[key][0])[key].default, bool):
-                raise UsageError(f"-{key} needs a value: -{key}=VALUE")
-            value = "True"
-        try:
+    """The main scripts' flags in ``extra`` → ``{key: raw value}`` (``configs.parse_flags``), each checked
+    against every config that has the field (values are converted per model later)."""
+    try:
+        raw = parse_flags(extra, lambda k: k in OWNERS and isinstance(field_default(OWNERS[k][0], k), bool))
+        for key, value in raw.items():
+            if key in RESERVED:
+                raise UsageError(f"-{key} is set by train.py for each launch and cannot be overridden")
+            if key not in OWNERS:
+                valid = ", ".join(n for n in FIELDS if n not in RESERVED)
+                raise UsageError(
+                    f"unknown flag -{key}: not a train.py option (see --help); overrides: {valid}"
+                )
             for cls in OWNERS[key]:
                 parse_value(cls, key, value)
-        except ConfigError as err:
-            raise UsageError(str(err)) from None
-        out[key] = value
-    return out
+    except ConfigError as err:
+        raise UsageError(str(err)) from None
+    return raw
 
 
 def experiment_names(names: list[str] | None, exp_dir: str) -> list[str]:
@@ -303,7 +297,7 @@ def _record_group(log: Path, sids: list[int]) -> None:
     """Copy ``<sid0>.submit.json`` to every session of a group, so each sid's queue state can be asked."""
     record = json.loads(log.with_name(f"{log.stem}.submit.json").read_text())
     for sid in sids:
-        artifacts.atomic_write_json(
+        files.write_json(
             log.with_name(f"{sid}.submit.json"), {**record, "session_id": str(sid), "session_ids": sids}
         )
 

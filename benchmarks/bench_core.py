@@ -100,12 +100,8 @@ def round_robin(cases: dict, rounds: int) -> dict:
     return times
 
 
-def main() -> None:
-    parser = argparse.ArgumentParser(
-        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
-    )
-    parser.add_argument("--quick", action="store_true", help="3 rounds instead of 7 (noisier)")
-    rounds = 3 if parser.parse_args().quick else 7
+def build_cases() -> tuple[dict, float, float]:
+    """The timed cases (zero-argument calls, warmed up) and the robust compile times for N = 1 and 10."""
     rng = np.random.default_rng(0)
     x = jnp.asarray(rng.normal(size=(BATCH, STEPS, N_IN)), jnp.float32)
     y = jnp.asarray(rng.integers(0, N_OUT, BATCH))
@@ -121,7 +117,6 @@ def main() -> None:
     matrix = jax.random.normal(jax.random.PRNGKey(0), (2048, 2048), jnp.float32)
     dot = jax.jit(jnp.dot)
     jax.block_until_ready(dot(matrix, matrix))
-
     compile_1 = compile_seconds(LSNN_FORWARD, params, x, y, 1)
     compile_10 = compile_seconds(LSNN_FORWARD, params, x, y, 10)
     cases = {
@@ -133,8 +128,11 @@ def main() -> None:
         "cnn_robust": step_case(cnn.forward, cnn_params, images, labels, cnn_config),  # β = 1, ζ_rel = 1
         **{f"conv {name}": conv_case(name) for name in ("patches", "shifted")},
     }
-    times = round_robin(cases, rounds)
-    times.update(round_robin({"conv lax.conv": conv_case("lax.conv")}, 1))  # ~50× slower: one round
+    return cases, compile_1, compile_10
+
+
+def report(times: dict, rounds: int, compile_1: float, compile_10: float) -> None:
+    """One line per case: median time (best round) and what it means."""
     med = {name: statistics.median(t) for name, t in times.items()}
     best = {name: min(t) for name, t in times.items()}
     flops = STEPS * BATCH * (N_IN * N_HIDDEN + N_HIDDEN * N_HIDDEN) * 2 * 3
@@ -164,6 +162,18 @@ def main() -> None:
     width = max(len(r[0]) for r in rows)
     for name, value, note in rows:
         print(f"{name:<{width}}  {value:>17}  {note}")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument("--quick", action="store_true", help="3 rounds instead of 7 (noisier)")
+    rounds = 3 if parser.parse_args().quick else 7
+    cases, compile_1, compile_10 = build_cases()
+    times = round_robin(cases, rounds)
+    times.update(round_robin({"conv lax.conv": conv_case("lax.conv")}, 1))  # ~50× slower: one round
+    report(times, rounds, compile_1, compile_10)
 
 
 if __name__ == "__main__":

@@ -13,7 +13,8 @@ Callback signatures (the 3-parameter form the final original code calls):
   the engine recomputes exactly that entry. A checker's successful parse is handed to the loader that
   follows in the same thread, so a cache hit reads the file once.
 * Every write goes to ``.<name>.<host>.<pid>.<random>.tmp`` in the same directory, is fsynced, then
-  ``os.replace``-d over the target: readers never see a partial file.
+  ``os.replace``-d over the target: readers never see a partial file (:func:`atomic_write`; the robustness
+  package writes all its files through it too).
 * Table names with characters outside ``[A-Za-z0-9_.-]`` get a slug plus a hash in file names
   (:func:`result_path`), so any table name is safe on disk.
 """
@@ -30,7 +31,7 @@ import socket
 import threading
 import warnings
 from collections.abc import Callable
-from typing import Any
+from typing import Any, BinaryIO
 
 from datajuicer import canonical
 
@@ -58,15 +59,16 @@ def result_path(cache_dir: str, table: str, sid: int, ext: str) -> str:
     return os.path.join(os.fspath(cache_dir), f"{safe_name(table)}_{int(sid)}.{ext}")
 
 
-def atomic_write_bytes(path: str, data: bytes) -> None:
-    """Write ``data`` to ``path`` atomically (temp file with host+pid+random name, fsync, rename)."""
+def atomic_write(path: str, write: Callable[[BinaryIO], Any]) -> None:
+    """Write ``path`` atomically: ``write(handle)`` fills a temp file with a host+pid+random name in the same
+    directory, which is fsynced and renamed over ``path`` (removed if anything fails)."""
     path = os.fspath(path)
     make_dir(path)
     directory, name = os.path.split(path)
     tmp = os.path.join(directory, f".{name}.{socket.gethostname()}.{os.getpid()}.{secrets.token_hex(6)}.tmp")
     try:
         with open(tmp, "wb") as fh:
-            fh.write(data)
+            write(fh)
             fh.flush()
             os.fsync(fh.fileno())
         os.replace(tmp, path)
@@ -74,6 +76,11 @@ def atomic_write_bytes(path: str, data: bytes) -> None:
         with contextlib.suppress(FileNotFoundError):
             os.remove(tmp)
         raise
+
+
+def atomic_write_bytes(path: str, data: bytes) -> None:
+    """Write ``data`` to ``path`` atomically (see :func:`atomic_write`)."""
+    atomic_write(path, lambda fh: fh.write(data))
 
 
 def atomic_write_text(path: str, text: str) -> None:

@@ -242,34 +242,37 @@ def help_text(cls, prog: str) -> str:
     return "\n".join(lines)
 
 
+def parse_flags(argv: list[str], is_bool) -> dict[str, str]:
+    """The one ``-key=value`` parser (the scripts' flags, ``train.py``'s overrides): ``-key=value``,
+    ``--key=value`` or a bare ``-key`` (True, when ``is_bool(key)``: argparse's store_true of the original)
+    → ``{key: raw value}``. Names and values are checked by the caller (``parse_value``); a malformed
+    argument raises ConfigError."""
+    out = {}
+    for arg in argv:
+        if not arg.startswith("-") or arg.strip("-") == "":
+            raise ConfigError(f"unexpected argument {arg!r}; flags look like -key=value")
+        key, sep, value = arg.lstrip("-").partition("=")
+        if not sep:
+            if not is_bool(key):
+                raise ConfigError(f"-{key} needs a value: -{key}=VALUE")
+            value = "True"
+        out[key] = value
+    return out
+
+
 def parse_cli(cls, argv: list[str], prog: str = "main.py"):
     """Parse ``-key=value`` / ``--key=value`` arguments into ``cls``.
 
     ``--help``/``-h`` prints every flag with its default and meaning and exits 0; an unknown flag or a bad
     value prints a message naming the flag (and the valid choices) and exits 2.
     """
-    overrides = {}
-    for arg in argv:
-        if arg in ("-h", "--help", "-help"):
-            print(help_text(cls, prog))
-            raise SystemExit(0)
-        if not arg.startswith("-") or arg in ("-", "--"):
-            _die(prog, f"unexpected argument {arg!r}; flags look like -key=value")
-        key, sep, value = arg.lstrip("-").partition("=")
-        if not sep:
-            # a bare boolean flag (-treat_as_constant) means True, as argparse's store_true did
-            if key in fields_of(cls) and _base_type(cls, key) is bool:
-                value = "True"
-            else:
-                _die(prog, f"flag -{key} needs a value (-{key}=VALUE)")
-        overrides[key] = value
+    if any(arg in ("-h", "--help", "-help") for arg in argv):
+        print(help_text(cls, prog))
+        raise SystemExit(0)
     try:
-        return make_config(cls, overrides)
+        return make_config(
+            cls, parse_flags(argv, lambda key: key in fields_of(cls) and _base_type(cls, key) is bool)
+        )
     except ConfigError as err:
         print(f"{prog}: error: {err}", file=sys.stderr)
         raise SystemExit(2) from None
-
-
-def _die(prog, message):
-    print(f"{prog}: error: {message}", file=sys.stderr)
-    raise SystemExit(2)

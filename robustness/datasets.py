@@ -14,13 +14,13 @@ import hashlib
 import json
 import math
 import os
-import tempfile
 import warnings
 import zipfile
 from pathlib import Path
 
 import numpy as np
 
+from robustness import files
 from robustness.paths import REPO_ROOT
 
 CACHE_ENV = "ROBUSTNESS_CACHE_DIR"
@@ -123,18 +123,7 @@ def write_cache(path: Path, arrays: dict[str, np.ndarray], settings: dict) -> No
     meta = {"settings": _normalise(settings), "digests": {k: _digest(v) for k, v in arrays.items()}}
     payload = dict(arrays)
     payload[_META] = np.frombuffer(json.dumps(meta).encode(), dtype=np.uint8)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=path.name + ".", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "wb") as handle:
-            np.savez(handle, **payload)
-            handle.flush()
-            os.fsync(handle.fileno())
-        os.chmod(tmp, 0o644)  # mkstemp creates 0600; caches are shared like any build output
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+    files.atomic_write(path, lambda handle: np.savez(handle, **payload))
 
 
 def read_cache(path: Path, settings: dict) -> dict[str, np.ndarray] | None:

@@ -17,7 +17,6 @@ which SLURM reads as 24 minutes: cluster.md error 13).
 from __future__ import annotations
 
 import codecs
-import json
 import os
 import re
 import shlex
@@ -26,6 +25,8 @@ import sys
 import time
 from dataclasses import dataclass
 from pathlib import Path
+
+from robustness import files
 
 MODES = ("direct", "bsub", "sbatch")
 _WALL_TIME = re.compile(r"(?:(\d+):)?(\d+)")  # LSF -W: [hours:]minutes; minutes may exceed 59 (e.g. 210)
@@ -264,7 +265,7 @@ def _run_direct(argv: list[str], path: Path, tee: bool) -> SubmitResult:
 
 
 def _record(path: Path, mode: str, result: SubmitResult) -> None:
-    """Write ``<sid>.submit.json`` next to the log, atomically (temp file + os.replace)."""
+    """Write ``<sid>.submit.json`` next to the log, atomically (``robustness.files``)."""
     target = path.with_name(path.stem + ".submit.json")
     entry = {
         "session_id": path.stem,
@@ -274,9 +275,7 @@ def _record(path: Path, mode: str, result: SubmitResult) -> None:
         "argv": list(result.argv),
         "time": time.time(),
     }
-    tmp = target.with_name(f".{target.name}.{os.getpid()}.tmp")
-    tmp.write_text(json.dumps(entry, indent=1) + "\n")
-    os.replace(tmp, target)
+    files.write_json(target, entry, indent=1)
 
 
 def _tail(path: Path, n: int = 15) -> str:

@@ -43,8 +43,9 @@ def _count_correct(forward, params, x, y):
     return jnp.sum(jnp.argmax(logits, axis=-1) == y)
 
 
-def accuracy(forward, params, x, y, batch_size: int = 100) -> jax.Array:
-    """Fraction of correct argmax predictions over x: (n, ...) / y: (n,), in sequential batches of batch_size.
+def count_correct(forward, params, x, y, batch_size: int) -> jax.Array:
+    """The number of correct argmax predictions over x: (n, ...) / y: (n,), in sequential batches of
+    batch_size (the one accuracy computation: clean, under mismatch, under surface perturbations).
 
     Full batches run under `lax.map`; a final partial batch (n mod batch_size examples) is one more call
     whose correct count enters with its true size. No dropout (all-ones mask).
@@ -61,12 +62,12 @@ def accuracy(forward, params, x, y, batch_size: int = 100) -> jax.Array:
         correct = correct + _count_correct(
             forward, params, x[n_full * batch_size :], y[n_full * batch_size :]
         )
-    return correct / n
+    return correct
 
 
 @functools.partial(jax.jit, static_argnames=("forward", "n_draws", "batch_size", "draws_per_chunk"))
 def accuracy_under_mismatch(
-    forward, params, x, y, sigma, *, key, n_draws: int, batch_size: int = 100, draws_per_chunk: int = 5
+    forward, params, x, y, sigma, *, key, n_draws: int, batch_size: int, draws_per_chunk: int = 5
 ) -> jax.Array:
     """Test accuracies (n_draws,) of `n_draws` independent mismatch draws θ ⊙ (1 + σ·N(0, 1)).
 
@@ -77,6 +78,6 @@ def accuracy_under_mismatch(
     keys = jax.random.split(key, n_draws)
 
     def one_draw(draw_key):
-        return accuracy(forward, perturb(params, sigma, key=draw_key), x, y, batch_size)
+        return count_correct(forward, perturb(params, sigma, key=draw_key), x, y, batch_size) / x.shape[0]
 
     return jax.lax.map(one_draw, keys, batch_size=min(draws_per_chunk, n_draws))

@@ -40,9 +40,14 @@ def lr_table(learning_rate, n_epochs, n_train: int, batch_size: int, quirk: bool
     return np.asarray(lrs, np.float64)[np.minimum(phase, len(lrs) - 1)]
 
 
+def lr_table_of(config, n_train: int) -> np.ndarray:
+    """``lr_table`` of a config's ``-learning_rate``, ``-n_epochs``, ``-batch_size`` and ``-lr_schedule_quirk``."""
+    return lr_table(
+        config.learning_rate, config.n_epochs, n_train, config.batch_size, config.lr_schedule_quirk
+    )
+
+
 def total_steps(config, n_train: int) -> int:
     """Number of training iterations of ``config`` (after the optional ``max_steps`` cap)."""
-    n = len(
-        lr_table(config.learning_rate, config.n_epochs, n_train, config.batch_size, config.lr_schedule_quirk)
-    )
+    n = len(lr_table_of(config, n_train))
     return min(n, config.max_steps) if config.max_steps > 0 else n

@@ -19,19 +19,22 @@ import dataclasses
 import os
 import sys
 import time
+from collections.abc import Callable
+from typing import Any
 
 import jax
 import jax.numpy as jnp
 import numpy as np
 import optax
+from tqdm import tqdm
 
 from robustness import artifacts, attack
 from robustness.configs import TrainConfig, attack_kwargs, loss_kwargs, parse_cli, resolve_resources_dir
 from robustness.data import load_dataset
 from robustness.datasets import DataError
-from robustness.evaluation import attacked_accuracy
+from robustness.evaluation import EVAL_BATCH_SIZE, attacked_accuracy
 from robustness.paths import enable_compilation_cache
-from robustness.schedule import lr_table
+from robustness.schedule import lr_table_of, total_steps
 from robustness.tasks import Model, make_task, task_of
 
 ALIASES = {  # the plural names the report-era experiments read (pre-datajuicer "track" files)
@@ -142,7 +145,39 @@ def _unstack(tree, i):
     return jax.tree_util.tree_map(lambda a: a[i], tree)
 
 
-def train(config: TrainConfig, *, progress: bool | None = None) -> list[dict]:
+@dataclasses.dataclass
+class _Loop:
+    """What every iteration uses: the model, the jitted step and log functions, the seed-stacked parameters
+    and optimiser state, the per-seed key streams, and where the iterations start and end."""
+
+    task: Model
+    step_fn: Callable
+    log_fn: Callable
+    params: Any
+    opt_state: Any
+    train_keys: jax.Array
+    log_keys: jax.Array
+    start: int
+    n_steps: int
+
+
+def _prepare(config: TrainConfig, runs: list[SeedRun], seeds, sids) -> _Loop:
+    """Build the model, optimiser and steps; initialise every seed, or restore them from the checkpoint."""
+    task = make_task(config, n_in=runs[0].dataset.input_shape[-1])
+    n_train = runs[0].dataset.n_train
+    optimizer = make_optimizer(config, lr_table_of(config, n_train))
+    roots = [jax.random.PRNGKey(s) for s in seeds]
+    params = _stack([jax.tree_util.tree_map(jnp.asarray, task.init(r)) for r in roots])
+    opt_state = jax.vmap(optimizer.init)(params)
+    train_keys = jnp.stack([jax.random.fold_in(r, STREAM_TRAIN) for r in roots])
+    log_keys = jnp.stack([jax.random.fold_in(r, STREAM_LOG) for r in roots])
+    start, params, opt_state = _restore(config.resources_dir, sids, seeds, runs, params, opt_state)
+    step_fn, log_fn = make_step(task, config, optimizer), make_log_fn(task, config)
+    n_steps = total_steps(config, n_train)
+    return _Loop(task, step_fn, log_fn, params, opt_state, train_keys, log_keys, start, n_steps)
+
+
+def fit(config: TrainConfig, *, progress: bool | None = None) -> list[dict]:
     """Train ``config`` (one seed, or ``config.vmap_seeds`` at once); returns a summary per seed."""
     seeds = list(config.vmap_seeds) or [config.seed]
     config = dataclasses.replace(config, resources_dir=resolve_resources_dir(config))
@@ -151,55 +186,32 @@ def train(config: TrainConfig, *, progress: bool | None = None) -> list[dict]:
     if all(artifacts.results_complete(res, sid) for sid in sids):
         print(f"session(s) {sids} already trained; nothing to do", flush=True)
         return [{"seed": s, "session_id": sid, "status": "already done"} for s, sid in zip(seeds, sids)]
-
     runs = _seed_runs(config, seeds, sids)
-    task = make_task(config, n_in=runs[0].dataset.input_shape[-1])
-    lrs = lr_table(
-        config.learning_rate,
-        config.n_epochs,
-        runs[0].dataset.n_train,
-        config.batch_size,
-        config.lr_schedule_quirk,
-    )
-    n_steps = min(len(lrs), config.max_steps) if config.max_steps > 0 else len(lrs)
-    optimizer = make_optimizer(config, lrs)
-    roots = [jax.random.PRNGKey(s) for s in seeds]
-    params = _stack([jax.tree_util.tree_map(jnp.asarray, task.init(r)) for r in roots])
-    opt_state = jax.vmap(optimizer.init)(params)
-    train_keys = jnp.stack([jax.random.fold_in(r, STREAM_TRAIN) for r in roots])
-    log_keys = jnp.stack([jax.random.fold_in(r, STREAM_LOG) for r in roots])
-
-    start, params, opt_state = _restore(res, sids, seeds, runs, params, opt_state)
-    step_fn, log_fn = make_step(task, config, optimizer), make_log_fn(task, config)
+    loop = _prepare(config, runs, seeds, sids)
     fold = jax.vmap(jax.random.fold_in, in_axes=(0, None))
-    bar = _Progress(n_steps, start, config.architecture, progress)
-    last_ckpt = time.monotonic()
-    step = start
+    bar = _Progress(loop.n_steps, loop.start, config.architecture, progress)
+    last_ckpt, step = time.monotonic(), loop.start
     try:
-        for step in range(start, n_steps):
+        for step in range(loop.start, loop.n_steps):
             batch = [r.dataset.train_batch(r.seed, step, config.batch_size) for r in runs]
             x, y = np.stack([b[0] for b in batch]), np.stack([b[1] for b in batch])
-            params, opt_state, loss = step_fn(params, opt_state, x, y, fold(train_keys, step))
+            loop.params, loop.opt_state, loss = loop.step_fn(
+                loop.params, loop.opt_state, x, y, fold(loop.train_keys, step)
+            )
             loss = np.asarray(loss)
             if not np.all(np.isfinite(loss)):
                 raise TrainingDiverged(f"loss became {loss.tolist()} at iteration {step} (sessions {sids})")
-            done_steps = step + 1
-            if done_steps % config.log_interval == 0:
-                acc, att, kl = (np.asarray(v) for v in log_fn(params, x, y, fold(log_keys, step)))
-                for i, r in enumerate(runs):
-                    r.append("training_accuracy", float(acc[i]))
-                    r.append("attacked_training_accuracy", float(att[i]))
-                    r.append("kl_over_time", kl[i].tolist())
-                    r.append("training_loss", float(loss[i]))
-                    artifacts.write_results(res, r.sid, r.log)
-                bar.update(done_steps, loss=float(loss.mean()), acc=float(acc.mean()), att=float(att.mean()))
-            if done_steps % config.eval_step_interval == 0 or done_steps == n_steps:
-                _validate(task, runs, params, train_keys, step)
+            done, logged = step + 1, (step + 1) % config.log_interval == 0
+            if logged:
+                metrics = (np.asarray(v) for v in loop.log_fn(loop.params, x, y, fold(loop.log_keys, step)))
+                _log(runs, res, *metrics, loss, bar, done)
+            if done % config.eval_step_interval == 0 or done == loop.n_steps:
+                _validate(loop.task, runs, loop.params, loop.train_keys, step)
                 last_ckpt = -np.inf  # checkpoint right after a validation
-            if done_steps % config.log_interval == 0 or done_steps == n_steps:
-                if time.monotonic() - last_ckpt >= config.checkpoint_seconds:
-                    _checkpoint(res, sids, seeds, runs, params, opt_state, done_steps)
-                    last_ckpt = time.monotonic()
+            checkpoint_due = time.monotonic() - last_ckpt >= config.checkpoint_seconds
+            if (logged or done == loop.n_steps) and checkpoint_due:
+                _checkpoint(res, sids, seeds, runs, loop.params, loop.opt_state, done)
+                last_ckpt = time.monotonic()
     except KeyboardInterrupt:
         bar.close()
         print(f"interrupted at iteration {step}; resume with the same -session_id", file=sys.stderr)
@@ -213,6 +225,17 @@ def train(config: TrainConfig, *, progress: bool | None = None) -> list[dict]:
     return [{"seed": r.seed, "session_id": r.sid, "best_validation_accuracy": r.best} for r in runs]
 
 
+def _log(runs, res, acc, att, kl, loss, bar, done: int) -> None:
+    """Append one training-batch log per seed (accuracy, attacked accuracy, KL trajectory, loss)."""
+    for i, r in enumerate(runs):
+        r.append("training_accuracy", float(acc[i]))
+        r.append("attacked_training_accuracy", float(att[i]))
+        r.append("kl_over_time", kl[i].tolist())
+        r.append("training_loss", float(loss[i]))
+        artifacts.write_results(res, r.sid, r.log)
+    bar.update(done, loss=float(loss.mean()), acc=float(acc.mean()), att=float(att.mean()))
+
+
 def _validate(task, runs, params, train_keys, step):
     """Validate every seed on its own validation split; save a model on a new best accuracy."""
     for i, r in enumerate(runs):
@@ -221,7 +244,7 @@ def _validate(task, runs, params, train_keys, step):
             x, y = x[: r.config.validation_limit], y[: r.config.validation_limit]
         p = _unstack(params, i)
         key = jax.random.fold_in(jax.random.fold_in(jax.random.PRNGKey(r.seed), STREAM_VAL), step)
-        acc, att, kl = attacked_accuracy(task, p, x, y, key=key, batch_size=100)
+        acc, att, kl = attacked_accuracy(task, p, x, y, key=key, batch_size=EVAL_BATCH_SIZE)
         r.append("validation_accuracy", acc)
         r.append("attacked_validation_accuracy", att)
         r.append("validation_kl_over_time", kl)
@@ -283,8 +306,6 @@ class _Progress:
         self.every = max(1, total // 20)
         self.bar = None
         if self.tty:
-            from tqdm import tqdm
-
             self.bar = tqdm(total=total, initial=initial, desc=name, dynamic_ncols=True)
         self.last = initial
 
@@ -308,7 +329,7 @@ def main(config_cls, argv=None, prog=None) -> int:
     prog = prog or os.path.basename(sys.argv[0])
     config = parse_cli(config_cls, sys.argv[1:] if argv is None else argv, prog=prog)
     try:
-        for summary in train(config):
+        for summary in fit(config):
             print(summary, flush=True)
     except TrainingDiverged as err:
         print(f"{prog}: error: {err}", file=sys.stderr)

@@ -10,7 +10,7 @@ import pytest
 
 import architectures as A
 import datajuicer as dj
-from robustness import artifacts, paths
+from robustness import artifacts, files, paths
 from robustness.configs import ConfigError, fields_of, to_flags
 from robustness.tasks import TASKS, EcgConfig, SpeechConfig
 
@@ -31,9 +31,7 @@ def fake_trained(resources, sid, *, done=True, accuracies=(0.5,)):
     if done:
         log["done"] = [True]
     artifacts.write_results(resources, sid, log)
-    artifacts.atomic_write_json(
-        artifacts.model_path(resources, sid), {"params": {}, "rng_key": [0, 1], "theta": {}}
-    )
+    files.write_json(artifacts.model_path(resources, sid), {"params": {}, "rng_key": [0, 1], "theta": {}})
 
 
 @pytest.mark.parametrize("name", ["speech_lsnn", "ecg_lsnn", "cnn"])

@@ -23,7 +23,7 @@ import architectures as A
 import datajuicer as dj
 import make_figures
 
-from robustness import artifacts, stats
+from robustness import artifacts, files, stats
 from robustness import experiment_utils as eu
 from robustness.paths import REPO_ROOT
 from robustness.plotting import to_jsonable
@@ -77,7 +77,7 @@ def cached(chain, func, arch: str, sid: int, *args):
 
 
 def log_of(chain, sid: int) -> dict:
-    return artifacts.read_json(artifacts.results_path(chain["R"], sid))
+    return files.read_json(artifacts.results_path(chain["R"], sid))
 
 
 def test_the_chain_writes_every_figure_table_and_json(chain):

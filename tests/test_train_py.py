@@ -15,7 +15,7 @@ import pytest
 
 import architectures as A
 import train
-from robustness import artifacts
+from robustness import artifacts, files
 from robustness.configs import to_flags
 from robustness.tasks import SpeechConfig
 from robustness.paths import REPO_ROOT
@@ -174,7 +174,7 @@ def test_done_models_are_skipped_and_rejected_ones_relaunched(tmp_path, capsys):
     assert {flag(c, "resources_dir") for c in first} == {str(tmp_path / "R")}
     for sid in sids:  # what four finished trainings leave behind
         artifacts.write_results(tmp_path / "R", sid, {"training_accuracy": [0.5], "done": [True]})
-        artifacts.atomic_write_json(artifacts.model_path(tmp_path / "R", sid), {"params": {}, "theta": {}})
+        files.write_json(artifacts.model_path(tmp_path / "R", sid), {"params": {}, "theta": {}})
     rc, summary, again, _, _ = run_train(capsys, *args)
     assert rc == 0 and summary == (0, 0, 4, 0) and again == []
     artifacts.results_path(tmp_path / "R", sids[2]).unlink()
@@ -222,7 +222,7 @@ def test_still_queued_jobs_are_not_submitted_twice(tmp_path, capsys, monkeypatch
         (["-n_hidden=a=b"], "bad value 'a=b' for -n_hidden (expected int)"),
         (["-optimizer=rmsprop"], "bad value 'rmsprop' for -optimizer; valid choices: adam, sgd"),
         (["-session_id=3"], "-session_id is set by train.py for each launch"),
-        (["stray"], "unexpected argument 'stray'; overrides look like -key=value"),
+        (["stray"], "unexpected argument 'stray'; flags look like -key=value"),
         (["-group_seeds=0"], "-n_threads and -group_seeds must be >= 1"),
         (["-mode=pbs"], "argument -mode: invalid choice: 'pbs'"),
     ],

@@ -14,7 +14,7 @@ import pytest
 
 from robustness import artifacts
 from robustness.tasks import EcgConfig
-from robustness.training import train
+from robustness.training import fit
 
 REPO = Path(__file__).resolve().parent.parent
 # A tiny but real ECG LSNN: real MIT-BIH beats, robust loss with a 2-step attack.
@@ -30,9 +30,9 @@ def params_of(tmp_path, sid):
 
 
 def test_same_seed_identical_different_seed_different(tmp_path, mitdb_dir):
-    train(tiny(tmp_path / "a", session_id=1111111111, seed=3))
-    train(tiny(tmp_path / "b", session_id=2222222222, seed=3))
-    train(tiny(tmp_path / "c", session_id=3333333333, seed=4))
+    fit(tiny(tmp_path / "a", session_id=1111111111, seed=3))
+    fit(tiny(tmp_path / "b", session_id=2222222222, seed=3))
+    fit(tiny(tmp_path / "c", session_id=3333333333, seed=4))
     a, b, c = (
         params_of(tmp_path / d, s) for d, s in [("a", 1111111111), ("b", 2222222222), ("c", 3333333333)]
     )
@@ -46,9 +46,9 @@ def test_same_seed_identical_different_seed_different(tmp_path, mitdb_dir):
 
 def test_vmapped_seeds_match_single_seed_runs(tmp_path, mitdb_dir):
     seeds, sids = (0, 1, 2), (4000000001, 4000000002, 4000000003)
-    train(tiny(tmp_path / "v", vmap_seeds=seeds, session_ids=sids))
+    fit(tiny(tmp_path / "v", vmap_seeds=seeds, session_ids=sids))
     for seed, sid in zip(seeds, sids):
-        train(tiny(tmp_path / "s", seed=seed, session_id=sid))
+        fit(tiny(tmp_path / "s", seed=seed, session_id=sid))
         vm, single = params_of(tmp_path / "v", sid), params_of(tmp_path / "s", sid)
         for name in vm:
             # float-level differences of the batched matmuls, amplified by spike thresholds and Adam's
@@ -66,7 +66,7 @@ def test_vmapped_seeds_match_single_seed_runs(tmp_path, mitdb_dir):
 
 def test_artefacts_hold_documented_keys(tmp_path, mitdb_dir):
     sid = 5555555555
-    train(tiny(tmp_path, session_id=sid, beta_robustness=0.0))
+    fit(tiny(tmp_path, session_id=sid, beta_robustness=0.0))
     model = json.loads(artifacts.model_path(tmp_path, sid).read_text())
     assert set(model) == {"params", "rng_key", "theta"}
     assert set(model["theta"]) == {"W_in", "W_rec", "W_out", "b_out"}
@@ -88,7 +88,7 @@ def test_artefacts_hold_documented_keys(tmp_path, mitdb_dir):
     assert not artifacts.checkpoint_path(tmp_path, sid).exists()
     assert artifacts.results_complete(tmp_path, sid)
     # a second call with the same session id is a no-op
-    assert train(tiny(tmp_path, session_id=sid, beta_robustness=0.0))[0]["status"] == "already done"
+    assert fit(tiny(tmp_path, session_id=sid, beta_robustness=0.0))[0]["status"] == "already done"
 
 
 def _script(name, *flags, **popen):
@@ -184,7 +184,7 @@ def test_missing_data_is_a_clear_error(tmp_path):
 def test_config_is_not_mutated_by_training(tmp_path, mitdb_dir):
     cfg = tiny(tmp_path, session_id=9999999999, max_steps=10)
     before = dataclasses.asdict(cfg)
-    train(cfg)
+    fit(cfg)
     assert dataclasses.asdict(cfg) == before
 
 
@@ -196,6 +196,6 @@ def test_checkpoint_of_another_seed_group_is_discarded(tmp_path, mitdb_dir, caps
         arrays={},
         meta={"step": 5, "seeds": [0, 1], "sids": [sid, 1414141414], "best": [0, 0], "logs": [{}, {}]},
     )
-    train(tiny(tmp_path, session_id=sid, max_steps=10))
+    fit(tiny(tmp_path, session_id=sid, max_steps=10))
     assert "ignoring checkpoint" in capsys.readouterr().err
     assert artifacts.results_complete(tmp_path, sid)
