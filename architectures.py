@@ -1,83 +1,56 @@
 """One entry per trainable architecture, for ``train.py`` and the Experiments (spec datajuicer.md §4.5-4.7).
 
-``speech_lsnn``, ``ecg_lsnn`` and ``cnn`` (the original class names) each bundle:
+``speech_lsnn``, ``ecg_lsnn`` and ``cnn`` (the original class names, made from the tasks of
+``robustness.tasks``) each bundle:
 
-* ``config_cls`` — the typed config in ``robustness/configs.py``, the single source of every default;
-* ``code_file`` — the entry script (relative to the repository root);
+* ``task``, ``config_cls`` and ``code_file`` — the task, its typed config (the single source of every
+  default) and its entry script (relative to the repository root);
 * ``default_hyperparameters()`` — ``to_flags(config_cls())`` minus the fields in ``NOT_DEPENDENCIES``. These
   keys are the cache dependencies (the ``<arch>`` table of ``Sessions/sessions.db``): every training
   hyperparameter, quirk switches and ``max_steps``/``eval_step_interval``/``validation_limit``/
   ``log_interval`` included, because they change the trained model or its results log;
-* ``make()`` — one grid element: the defaults plus ``architecture``, ``code_file`` and ``train``;
-* ``train`` — the cachable runner. It launches nothing: it records ``(session id, element)`` as pending in
-  the surrounding :func:`collect_pending` block; ``train.py`` launches the pending models afterwards;
-* ``checker(sid, table, cache_dir)`` — done only when the results log says ``done`` and the model file
-  parses (``artifacts.results_complete``), so a failed or killed job is simply launched again;
-* ``loader(sid, table, cache_dir)`` — the results log plus ``session_id`` and ``<arch>_session_id`` (never
-  the weights: use ``robustness.artifacts.load_model`` for those).
+* ``make()`` — one grid element: the defaults plus ``architecture``, ``code_file`` and ``train``.
+
+``train`` is the datajuicer runner of the element (``dj.run(models, "train")``, the original API). It
+launches nothing: :func:`runner` binds it to a resources directory, whose results logs and model files
+tell whether a model is done, and to a ``record`` callback that receives the models still to train;
+``train.py`` launches those afterwards (:func:`plan`). A model is done only when its results log says
+``done`` and its model file parses (``artifacts.results_complete``), so a failed or killed job is simply
+launched again. Loading (:func:`load_models`) returns the results log plus ``session_id`` and
+``<arch>_session_id`` (never the weights: use ``robustness.artifacts.load_model`` for those).
 
 Values keep one canonical form everywhere (grid, cache key, argv): the ``to_flags`` form — config types,
 tuples as ``'a,b'`` strings (``"0.001,0.0001"``, the original's database format). :func:`normalize` converts
 any accepted spelling (``(1, 1)``, ``"1, 1"``, ``1`` for a float) to it, because datajuicer keys are
 type-strict and ``1``/``"1"``/``1.0`` would be three different models.
-
-Where models live: ``current_resources_dir()`` (default ``<repo>/Resources``) and ``current_cache_dir()``
-(the sessions database, default ``<repo>/Sessions``), both changed for a block with :func:`using_dirs`. The
-checker has no other way to learn the resources directory (datajuicer passes it ``(sid, table, cache_dir)``
-only); tests of Experiments can use it to point ``load_models`` at temporary directories.
 """
 
 from __future__ import annotations
 
-import contextlib
+import inspect
 import os
-import threading
+from collections.abc import Callable
 from pathlib import Path
 
 import datajuicer as dj
 from robustness import artifacts, files, paths
-from robustness.configs import field_default, fields_of, make_config, to_flags
+from robustness.configs import (
+    ConfigError,
+    field_default,
+    fields_of,
+    make_config,
+    parse_flags,
+    parse_value,
+    to_flags,
+)
+from robustness.paths import Dirs
+from robustness.profiles import DEFAULT
 from robustness.tasks import TASKS
 
 VERSION = "1"  # cache-key salt of the train tables: bump when a change makes old models invalid
 RESERVED = ("session_id", "session_ids", "vmap_seeds", "resources_dir")  # set by train.py per launch
 ENVIRONMENT = ("data_dir", "data_url", "checkpoint_seconds")  # passed to the script; never change the model
 NOT_DEPENDENCIES = RESERVED + ENVIRONMENT
-
-_state = {"resources_dir": None, "cache_dir": None, "pending": None}
-_lock = threading.Lock()
-
-
-def current_resources_dir() -> Path:
-    """Where the checker and loader look for ``Models/`` and ``TrainingResults/``."""
-    return Path(_state["resources_dir"] or paths.RESOURCES)
-
-
-def current_cache_dir() -> Path:
-    """The datajuicer sessions directory ``load_models`` reads by default."""
-    return Path(_state["cache_dir"] or paths.SESSIONS)
-
-
-@contextlib.contextmanager
-def using_dirs(*, resources_dir=None, cache_dir=None):
-    """Within the block, checkers, loaders and ``load_models`` use these directories (None: unchanged)."""
-    old = dict(_state)
-    _state.update({k: v for k, v in (("resources_dir", resources_dir), ("cache_dir", cache_dir)) if v})
-    try:
-        yield
-    finally:
-        _state.update(resources_dir=old["resources_dir"], cache_dir=old["cache_dir"])
-
-
-@contextlib.contextmanager
-def collect_pending():
-    """Collect the models the train runners are asked to compute: a list of ``{"session_id", "model",
-    "reused", "previous_status"}`` (``model`` is the grid element; ``reused``: same id as an earlier try)."""
-    old, _state["pending"] = _state["pending"], []
-    try:
-        yield _state["pending"]
-    finally:
-        _state["pending"] = old
 
 
 class Architecture:
@@ -86,7 +59,7 @@ class Architecture:
     task = None  # the robustness.tasks.Task
     config_cls: type
     code_file: str
-    train = None  # the cachable runner, set by _register
+    train = None  # the runner for <repo>/Resources that records nothing (grid elements carry it)
 
     @classmethod
     def default_hyperparameters(cls) -> dict:
@@ -99,54 +72,50 @@ class Architecture:
         extra = {"architecture": cls.__name__, "code_file": cls.code_file, "train": cls.train}
         return {**cls.default_hyperparameters(), **extra}
 
-    @staticmethod
+
+def runner(arch: type[Architecture], resources_dir, record: Callable | None = None):
+    """The cachable ``train`` runner of ``arch`` (table = the architecture's name) for the models in
+    ``resources_dir``. Computing an element means "not trained yet": the runner passes ``{"session_id",
+    "model", "reused", "previous_status"}`` to ``record`` (``reused``: the same id as an earlier try)."""
+    resources_dir = Path(resources_dir)
+    deps = [f"model:{k}" for k in arch.default_hyperparameters()]
+
     def checker(sid, table, cache_dir) -> bool:
         """Done = results log complete (``done`` + training accuracy) and a parsable model file."""
-        return artifacts.results_complete(current_resources_dir(), sid)
+        return artifacts.results_complete(resources_dir, sid)
 
-    @staticmethod
     def loader(sid, table, cache_dir) -> dict:
         """The training results log plus ``session_id`` and ``<table>_session_id`` (no weights)."""
-        log = files.read_json(artifacts.results_path(current_resources_dir(), sid), what="training results")
+        log = files.read_json(artifacts.results_path(resources_dir, sid), what="training results")
         return {**log, "session_id": sid, f"{table}_session_id": sid}
+
+    @dj.cachable(deps, None, loader, checker, table_name=arch.__name__, version=VERSION)
+    def train(model):
+        """Record ``model`` and its session id as pending (``train.py`` launches it); returns None."""
+        if record is None:
+            raise RuntimeError(
+                f"{arch.__name__}.train only records models to launch; train them with `python train.py` "
+                "(or bind a runner with architectures.runner(arch, resources_dir, record))"
+            )
+        info = dj.current_session()
+        record({"session_id": info.session_id, "model": dict(model), "reused": info.reused,
+                "previous_status": info.previous_status})  # fmt: skip
+
+    train.__qualname__ = f"{arch.__name__}.train"  # make_unique compares callables by qualified name
+    return train
 
 
 def _architecture(task) -> type[Architecture]:
     """The entry of ``task``: a class named after its architecture (the original's lower-case class names
     ``speech_lsnn``, ``ecg_lsnn``, ``cnn``, which are also the database table names)."""
     body = {"task": task, "config_cls": task.config_cls, "code_file": task.code_file, "__module__": __name__}
-    return type(task.architecture, (Architecture,), body)
+    arch = type(task.architecture, (Architecture,), body)
+    arch.train = staticmethod(runner(arch, paths.RESOURCES))
+    return arch
 
 
 ARCHITECTURES = {name: _architecture(task) for name, task in TASKS.items()}
 globals().update(ARCHITECTURES)  # architectures.speech_lsnn, .ecg_lsnn, .cnn, as in the original
-
-
-def _register(arch: type[Architecture]) -> None:
-    """Build ``arch.train``: a cachable runner whose table is the architecture's name."""
-    deps = [f"model:{k}" for k in arch.default_hyperparameters()]
-
-    @dj.cachable(deps, None, arch.loader, arch.checker, table_name=arch.__name__, version=VERSION)
-    def train(model):
-        """Record ``model`` and its session id as pending (``train.py`` launches it); returns None."""
-        info = dj.current_session()
-        pending = _state["pending"]
-        if pending is None:
-            raise RuntimeError(
-                f"{arch.__name__}.train only records models to launch; train them with `python train.py` "
-                "(or call it inside architectures.collect_pending())"
-            )
-        entry = {"session_id": info.session_id, "model": dict(model)}
-        entry.update(reused=info.reused, previous_status=info.previous_status)
-        with _lock:
-            pending.append(entry)
-
-    train.__qualname__ = f"{arch.__name__}.train"  # make_unique compares callables by qualified name
-    arch.train = staticmethod(train)
-
-
-for _arch in ARCHITECTURES.values():
-    _register(_arch)
 
 
 def architecture_of(element: dict) -> type[Architecture]:
@@ -154,6 +123,12 @@ def architecture_of(element: dict) -> type[Architecture]:
     if name not in ARCHITECTURES:
         raise ValueError(f"grid element has architecture {name!r}; expected one of {sorted(ARCHITECTURES)}")
     return ARCHITECTURES[name]
+
+
+def bind(elements: list[dict], resources_dir, record: Callable | None = None) -> list[dict]:
+    """``elements`` with their ``train`` runner bound to ``resources_dir`` and ``record`` (see ``runner``)."""
+    runners = {name: runner(arch, resources_dir, record) for name, arch in ARCHITECTURES.items()}
+    return [{**e, "train": runners[architecture_of(e).__name__]} for e in elements]
 
 
 def normalize(element: dict) -> dict:
@@ -181,6 +156,58 @@ def model_of(element: dict) -> dict:
     keys = [*arch.default_hyperparameters(), *(k for k in ENVIRONMENT if k in element)]
     extra = {"architecture": arch.__name__, "code_file": arch.code_file, "train": arch.train}
     return {**{k: element[k] for k in keys}, **extra}
+
+
+# every flag of the main scripts -> the config classes that have it (train.py's -key=value overrides)
+FLAG_OWNERS = {
+    name: [a.config_cls for a in ARCHITECTURES.values() if name in fields_of(a.config_cls)]
+    for name in sorted(set().union(*(fields_of(a.config_cls) for a in ARCHITECTURES.values())))
+}
+
+
+def parse_overrides(argv: list[str]) -> dict:
+    """``train.py``'s ``-key=value`` overrides (``configs.parse_flags``) → ``{key: raw value}``, each checked
+    against every config that has the field (converted per model later); ValueError names the flag."""
+    is_bool = lambda k: k in FLAG_OWNERS and isinstance(field_default(FLAG_OWNERS[k][0], k), bool)  # noqa: E731
+    raw = parse_flags(argv, is_bool)
+    for key, value in raw.items():
+        if key in RESERVED:
+            raise ValueError(f"-{key} is set by train.py for each launch and cannot be overridden")
+        if key not in FLAG_OWNERS:
+            valid = ", ".join(n for n in FLAG_OWNERS if n not in RESERVED)
+            raise ValueError(f"unknown flag -{key}: not a train.py option (see --help); overrides: {valid}")
+        for cls in FLAG_OWNERS[key]:
+            parse_value(cls, key, value)
+    return raw
+
+
+def grid_models(experiments, profile: str, overrides: dict) -> list[dict]:
+    """The de-duplicated models of ``[(name, Experiment class)]`` for ``profile``, with the ``-key=value``
+    ``overrides`` applied to every model whose config has the flag; ValueError naming the Experiment."""
+    models = []
+    for name, cls in experiments:
+        # an Experiment whose train_grid() takes no profile has one grid for every profile
+        takes_profile = "profile" in inspect.signature(cls.train_grid).parameters
+        for i, element in enumerate(cls.train_grid(profile=profile) if takes_profile else cls.train_grid()):
+            try:
+                element = normalize(element)
+                known = fields_of(architecture_of(element).config_cls)
+                element = normalize({**element, **{k: v for k, v in overrides.items() if k in known}})
+            except (ValueError, ConfigError) as err:
+                raise ValueError(f"Experiment {name}, model {i}: {err}") from None
+            models.append(model_of(element))
+    return dj.make_unique(models)
+
+
+def plan(models: list[dict], *, dirs: Dirs, force: bool = False) -> tuple[list[dict], dict]:
+    """Run the ``train`` runners of ``models``: ``(pending, outcome counts)``, pending = the models that are
+    not trained in ``dirs`` yet, each with a session id (``force``: all of them, under new ids)."""
+    pending: list[dict] = []
+    bound = bind(models, dirs.resources_dir, pending.append)
+    mode = "force" if force else "normal"
+    result = dj.run(bound, "train", run_mode=mode, cache_dir=str(dirs.cache_dir))("{*}")
+    unique = {p["session_id"]: p for p in pending}  # one sid per model even if a grid repeats it
+    return sorted(unique.values(), key=lambda p: result.session_ids.index(p["session_id"])), result.counts()
 
 
 def command_flags(models: list[dict], session_ids: list[int], mode: str, resources_dir=None) -> dict:
@@ -223,26 +250,28 @@ def describe(model: dict) -> str:
     return " ".join([arch.__name__, f"seed={model.get('seed', defaults['seed'])}", *diff])
 
 
-def load_models(grid, *, experiment=None, profile="full", cache_dir=None, resources_dir=None) -> list[dict]:
-    """Every element of ``grid`` with its training results merged in (``run_mode="load"``, ``store_key="*"``).
+def load_models(grid, *, experiment=None, profile=DEFAULT, dirs: Dirs = Dirs()) -> list[dict]:
+    """Every element of ``grid`` with its training results (in ``dirs``) merged in (``run_mode="load_any"``,
+    ``store_key="*"``).
 
     Raises MissingModelsError listing each untrained model and the ``python train.py ...`` command that
     trains it (``experiment``/``profile`` name the Experiment that needs them). Read-only: writes nothing.
     """
-    grid = [normalize(e) for e in ([grid] if isinstance(grid, dict) else grid)]
-    with using_dirs(resources_dir=resources_dir, cache_dir=cache_dir):
-        res, cache = current_resources_dir(), str(current_cache_dir())
-        result = dj.run(grid, "train", run_mode="load_any", store_key="*", cache_dir=cache)("{*}")
+    grid = bind([normalize(e) for e in ([grid] if isinstance(grid, dict) else grid)], dirs.resources_dir)
+    cache = str(dirs.cache_dir)
+    result = dj.run(grid, "train", run_mode="load_any", store_key="*", cache_dir=cache)("{*}")
     missing = [e for e, outcome in zip(grid, result.outcomes) if outcome == "missing"]
     if missing:
         command = ["python", "train.py"] + (["-exp", experiment] if experiment else [])
-        command += [f"-profile={profile}"] if profile != "full" else []
+        command += [f"-profile={profile}"] if profile != DEFAULT else []
         command += [f"-cache_dir={cache}"] if Path(cache) != paths.SESSIONS else []
-        command += [f"-resources_dir={res}"] if res != paths.RESOURCES else []
+        command += (
+            [f"-resources_dir={dirs.resources_dir}"] if Path(dirs.resources_dir) != paths.RESOURCES else []
+        )
         lines = "\n".join(f"  {describe(e)}" for e in missing[:20])
         more = f"\n  ... and {len(missing) - 20} more" if len(missing) > 20 else ""
         raise MissingModelsError(
-            f"{len(missing)} of {len(grid)} models are not trained (or not finished) in {cache} / {res}:\n"
-            f"{lines}{more}\ntrain them with: {' '.join(command)}"
+            f"{len(missing)} of {len(grid)} models are not trained (or not finished) in {cache} / "
+            f"{dirs.resources_dir}:\n{lines}{more}\ntrain them with: {' '.join(command)}"
         )
     return list(result)

@@ -4,13 +4,13 @@
     python make_figures.py -exp mismatch_experiment -profile=quick
     python make_figures.py -profile=smoke -out_dir=/tmp/f -cache_dir=/tmp/S -resources_dir=/tmp/R
 
-For each Experiment ``<name>`` this calls ``<name>.visualize(profile=..., out_dir=...)`` with the sessions
-database (``-cache_dir``) and the models (``-resources_dir``) selected through ``architectures.using_dirs``.
-Each figure is written as ``<out_dir>/<figure>.{png,pdf,json}`` (the JSON holds every plotted number, the
-models' session ids, the git commit and the profile) and its table as ``<figure>_table.{md,tex}``. The
-default ``out_dir`` is ``<resources_dir>/Figures`` for ``full`` and ``<resources_dir>/Figures/<profile>``
-otherwise. Mismatch, attack and surface evaluations are cached per model and setting in the sessions
-database, so only new models or settings are computed. No LaTeX installation is needed.
+For each Experiment ``<name>`` this calls ``<name>.visualize(profile=..., out_dir=..., dirs=...)`` with the
+sessions database (``-cache_dir``) and the models (``-resources_dir``) in ``dirs``. Each figure is written as
+``<out_dir>/<figure>.{png,pdf,json}`` (the JSON holds every plotted number, the models' session ids, the git
+commit and the profile) and its table as ``<figure>_table.{md,tex}``. The default ``out_dir`` is
+``<resources_dir>/Figures`` for ``full`` and ``<resources_dir>/Figures/<profile>`` otherwise. Mismatch, attack
+and surface evaluations are cached per model and setting in the sessions database, so only new models or
+settings are computed. No LaTeX installation is needed.
 
 Errors: a failing Experiment is reported with its name and traceback and the others still run; models
 that are not trained are listed with the ``python train.py ...`` command that trains them. Exit status:
@@ -30,10 +30,11 @@ import time
 import traceback
 from pathlib import Path
 
-import architectures
-import train
-from robustness import paths
-from robustness.profiles import PROFILES
+from architectures import MissingModelsError
+from robustness import paths, plotting
+from robustness.experiments import EXPERIMENTS_DIR, UsageError, experiment_names, load_experiments
+from robustness.figures import figure_dir
+from robustness.profiles import DEFAULT, PROFILES
 
 
 def parse_args(argv: list[str]) -> argparse.Namespace:
@@ -44,9 +45,9 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
         allow_abbrev=False,
     )
     p.add_argument("-exp", nargs="+", metavar="NAME", help="Experiments to draw (default: all in -exp_dir)")
-    p.add_argument("-exp_dir", default=str(paths.REPO_ROOT / "Experiments"), help="where the Experiments are")
+    p.add_argument("-exp_dir", default=str(EXPERIMENTS_DIR), help="where the Experiments are")
     p.add_argument(
-        "-profile", default="full", choices=list(PROFILES), help="which grid's models to draw (default full)"
+        "-profile", default=DEFAULT, choices=list(PROFILES), help="which grid's models to draw (default full)"
     )
     p.add_argument("-out_dir", help="output folder (default <resources_dir>/Figures[/<profile>])")
     p.add_argument("-cache_dir", default=str(paths.SESSIONS), help="datajuicer sessions directory")
@@ -54,24 +55,17 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
     return p.parse_args(argv)
 
 
-def default_out_dir(profile: str, resources_dir: Path) -> Path:
-    from robustness.experiment_utils import figure_dir  # imports JAX: not needed for --help
-
-    return figure_dir(profile, resources_dir=resources_dir)
-
-
-def run_one(name: str, opts, out_dir: Path) -> str:
+def run_one(name: str, opts, out_dir: Path, dirs: paths.Dirs) -> str:
     """``"done"``, ``"skipped"`` (visualize returned None: nothing to draw) or ``"failed"``."""
     try:
-        [(_, cls)] = train.load_experiments([name], opts.exp_dir)  # prints the traceback of import errors
+        [(_, cls)] = load_experiments([name], opts.exp_dir)  # prints the traceback of import errors
         accepted = inspect.signature(cls.visualize).parameters
-        kwargs = {k: v for k, v in (("profile", opts.profile), ("out_dir", out_dir)) if k in accepted}
-        with architectures.using_dirs(resources_dir=opts.resources_dir, cache_dir=opts.cache_dir):
-            result = cls.visualize(**kwargs)
-    except architectures.MissingModelsError as err:
+        given = {"profile": opts.profile, "out_dir": out_dir, "dirs": dirs}
+        result = cls.visualize(**{k: v for k, v in given.items() if k in accepted})
+    except MissingModelsError as err:
         print(f"{name}: FAILED, models missing:\n{err}", file=sys.stderr, flush=True)
         return "failed"
-    except train.UsageError as err:
+    except UsageError as err:
         print(f"{name}: FAILED: {err}", file=sys.stderr, flush=True)
         return "failed"
     except Exception:  # noqa: BLE001 - any error in one Experiment: report it, go on with the others
@@ -84,24 +78,25 @@ def run_one(name: str, opts, out_dir: Path) -> str:
 
 def main(argv: list[str] | None = None) -> int:
     opts = parse_args(sys.argv[1:] if argv is None else argv)
-    opts.cache_dir = str(Path(os.path.expandvars(opts.cache_dir)).resolve())
-    opts.resources_dir = str(Path(os.path.expandvars(opts.resources_dir)).resolve())
+    dirs = paths.Dirs(
+        resources_dir=Path(os.path.expandvars(opts.resources_dir)).resolve(),
+        cache_dir=Path(os.path.expandvars(opts.cache_dir)).resolve(),
+    )
     try:
-        names = train.experiment_names(opts.exp, opts.exp_dir)
-    except train.UsageError as err:
+        names = experiment_names(opts.exp, opts.exp_dir)
+    except UsageError as err:
         print(f"make_figures.py: error: {err}", file=sys.stderr)
         return 2
     out_dir = (
-        Path(opts.out_dir).resolve()
-        if opts.out_dir
-        else default_out_dir(opts.profile, Path(opts.resources_dir))
+        Path(opts.out_dir).resolve() if opts.out_dir else figure_dir(opts.profile, None, dirs.resources_dir)
     )
     paths.enable_compilation_cache()
+    plotting.use_style()
     status = {}
     for name in names:
         print(f"=== {name} (profile {opts.profile}) ===", flush=True)
         start = time.monotonic()
-        status[name] = run_one(name, opts, out_dir)
+        status[name] = run_one(name, opts, out_dir, dirs)
         print(f"=== {name}: {status[name]} in {time.monotonic() - start:.1f} s ===", flush=True)
     failed = [n for n, s in status.items() if s == "failed"]
     counts = {s: sum(v == s for v in status.values()) for s in ("done", "skipped", "failed")}

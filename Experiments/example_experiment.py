@@ -10,57 +10,44 @@ Expected: test accuracies within a few points of each other (full: ≈ 89–92 %
 
 import numpy as np
 
-from architectures import cnn
-from robustness import experiment_utils as eu
-from robustness import stats
+from architectures import cnn, load_models
+from robustness import cached_evaluation as ce
+from robustness import figures, reductions, stats
+from robustness.paths import Dirs
 from robustness.plotting import plt
-from robustness.profiles import get_profile
+from robustness.profiles import DEFAULT, get_profile
 
-FIGURE = "figure_example"
-SEEDS = {"full": (0, 1, 2, 3)}  # other profiles: the profile's seeds
+NAME, FIGURE = "example_experiment", "figure_example"
+SEEDS = (0, 1, 2, 3)  # the report's; a profile may set "seeds" (None: the profile's own seeds)
 
 
 class example_experiment:
     @staticmethod
-    def train_grid(profile="full") -> list[dict]:
-        return eu.profile_grid([cnn.make()], profile, seeds=SEEDS.get(profile))
+    def train_grid(profile=DEFAULT) -> list[dict]:
+        prof = get_profile(profile)
+        return prof.grid([cnn.make()], experiment=NAME, seeds=prof.settings(NAME).get("seeds", SEEDS))
 
     @staticmethod
-    def visualize(profile="full", out_dir=None) -> dict:
+    def visualize(profile=DEFAULT, out_dir=None, dirs=Dirs()) -> dict:
         prof = get_profile(profile)
-        # 1. load the trained models
-        models = eu.load(example_experiment.train_grid(profile), "example_experiment", profile)
-
-        # 2. cached evaluation: clean test accuracy
-        models = eu.evaluate(models, eu.test_accuracy, "test_accuracy", "{*}", prof.test_limit)
-
-        # 3. reduce
+        models = load_models(
+            example_experiment.train_grid(profile), experiment=NAME, profile=profile, dirs=dirs
+        )
+        models = ce.evaluate(models, ce.test_accuracy, "test_accuracy", "{*}", prof.test_limit, dirs=dirs)
         models.sort(key=lambda m: m["seed"])
         accs = [m["test_accuracy"] for m in models]
-        numbers = {
-            "test_limit": prof.test_limit,
-            "seeds": [m["seed"] for m in models],
-            "session_ids": [eu.sid(m) for m in models],
-            "test_accuracy": accs,
-            "summary": stats.summarize(accs),
-        }
-        header = ["seed", "session id", "test acc. (%)"]
-        rows = [[str(m["seed"]), str(eu.sid(m)), f"{100 * a:.2f}"] for m, a in zip(models, accs)]
-
-        # 4. plot and save
+        sids = [reductions.training_sid(m) for m in models]
+        numbers = {"test_limit": prof.test_limit, "seeds": [m["seed"] for m in models], "session_ids": sids}
+        numbers |= {"test_accuracy": accs, "summary": stats.summarize(accs)}
+        rows = [[str(m["seed"]), str(s), f"{100 * a:.2f}"] for m, s, a in zip(models, sids, accs)]
         fig, ax = plt.subplots(figsize=(3, 2.5))
         ax.bar(np.arange(len(accs)), accs, color="C0")
         ax.set(
             xticks=np.arange(len(accs)), xticklabels=numbers["seeds"], xlabel="seed", ylabel="Test accuracy"
         )
         ax.set(ylim=(0, 1), title="F-MNIST CNN (defaults)")
-        return eu.save(
-            fig,
-            FIGURE,
-            numbers,
-            profile=profile,
-            out_dir=out_dir,
-            models=models,
-            table=(header, rows),
-            extra={"experiment": "example_experiment"},
-        )
+        table = (["seed", "session id", "test acc. (%)"], rows)
+        return figures.save(
+            fig, FIGURE, numbers, profile=profile, out_dir=out_dir, dirs=dirs, models=models, table=table,
+            extra={"experiment": NAME},
+        )  # fmt: skip

@@ -13,21 +13,23 @@ import os
 from pathlib import Path
 
 from FigureMismatch.plot import make_figure
-from robustness.paths import REPO_ROOT, RESOURCES
+from robustness.figures import figure_dir
+from robustness.paths import REPO_ROOT, Dirs
+from robustness.profiles import DEFAULT
 
 DEFAULT_DATA_DIR = REPO_ROOT / "FigureMismatch" / "Resources"
 
 
 class figure_mismatch:  # lower-case: make_figures looks the class up by the module name
     @staticmethod
-    def train_grid(profile="full") -> list:
+    def train_grid(profile=DEFAULT) -> list:
         """Nothing to train: the figure uses hardware measurements only."""
         return []
 
     @staticmethod
-    def visualize(profile: str = "full", out_dir=None, data_dir=None) -> dict:
+    def visualize(profile=DEFAULT, out_dir=None, dirs=Dirs(), data_dir=None) -> dict:
         """Load the measurements, fit, draw and save; returns the plotted numbers (also in the JSON)."""
         if data_dir is None:
             data_dir = os.environ.get("FIGURE_MISMATCH_DIR") or DEFAULT_DATA_DIR
-        out_dir = RESOURCES / "Figures" if out_dir is None else out_dir
-        return make_figure(Path(data_dir), Path(out_dir), profile=profile)
+        out = figure_dir(profile, out_dir, dirs.resources_dir)
+        return make_figure(Path(data_dir), out, profile=profile)

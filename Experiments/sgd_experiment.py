@@ -10,66 +10,58 @@ Commands: ``python train.py -exp sgd_experiment``; ``python make_figures.py -exp
 Expected: batch 8 at or above batch 128 for σ > 0 (not confirmed in the report).
 """
 
-from architectures import speech_lsnn
-from robustness import experiment_utils as eu
-from robustness.plotting import plt, split_violin
-from robustness.profiles import get_profile
+from architectures import load_models, speech_lsnn
+from robustness import cached_evaluation as ce
+from robustness import figures, reductions
+from robustness.paths import Dirs
+from robustness.plotting import plt
+from robustness.profiles import DEFAULT, get_profile
+from robustness.tasks import get_task
 
-FIGURE = "figure_sgd"
+NAME, FIGURE = "sgd_experiment", "figure_sgd"
 BASE = {"beta_robustness": 0.0, "optimizer": "sgd", "learning_rate": "0.01,0.001", "eval_step_interval": 1000}
-BASE |= {"attack_size_mismatch": 2.0, "attack_size_constant": 0.0, "initial_std_mismatch": 0.001}
-GROUPS = {
+GROUPS = {  # left | right half of the violins
     "batch 128": {"batch_size": 128, "n_epochs": "200,88"},
     "batch 8": {"batch_size": 8, "n_epochs": "200,56"},
 }
-LEVELS = (0.0, 0.5, 0.7, 0.9, 1.1, 1.5)
-SEEDS = {"full": tuple(range(10)), "quick": (), "smoke": (0,)}
-EVAL_SEEDS = {"full": tuple(range(5)), "quick": (), "smoke": (0,)}
+SEEDS, EVAL_SEEDS = tuple(range(10)), tuple(range(5))  # the report's: trained, evaluated (profiles narrow)
+LEVELS = get_task("speech_lsnn").mismatch_levels  # figure_main's speech levels
 
 
 class sgd_experiment:
     @staticmethod
-    def train_grid(profile="full") -> list[dict]:
-        get_profile(profile)  # validates the name
-        grid = [{**speech_lsnn.make(), **BASE, **group} for group in GROUPS.values()]
-        return eu.profile_grid(grid, profile, seeds=SEEDS[profile]) if SEEDS[profile] else []
+    def train_grid(profile=DEFAULT, base=BASE, groups=GROUPS) -> list[dict]:
+        prof = get_profile(profile)
+        seeds = prof.settings(NAME).get("seeds", SEEDS)
+        grid = [{**speech_lsnn.make(), **base, **group} for group in groups.values()]
+        return prof.grid(grid, experiment=NAME, seeds=seeds) if seeds else []
 
     @staticmethod
-    def visualize(profile="full", out_dir=None):
-        grid = [m for m in sgd_experiment.train_grid(profile) if m["seed"] in EVAL_SEEDS[profile]]
-        if not grid:
-            print(f"sgd_experiment: nothing trained in profile {profile!r}; skipped")
-            return None
+    def visualize(profile=DEFAULT, out_dir=None, dirs=Dirs(), base=BASE, groups=GROUPS):
         prof = get_profile(profile)
-        # 1. load the trained models
-        models = eu.load(grid, "sgd_experiment", profile)
-
-        # 2. cached evaluation: mismatch draws per model and σ
-        evaluated = eu.mismatch_evaluation(models, LEVELS, prof.n_draws, prof.test_limit)
-
-        # 3. reduce: pooled samples per batch size, summaries and tests per σ
-        names = tuple(GROUPS)
-        numbers = {"n_draws": prof.n_draws, "test_limit": prof.test_limit, "levels": []}
-        header, rows = eu.comparison_header("Batch 128", "Batch 8"), []
-        for sigma in LEVELS:
-            where = [{"mm_level": float(sigma), **group} for group in GROUPS.values()]
-            pooled = [eu.samples(evaluated, "mismatch_list", w) for w in where]
-            numbers["levels"].append({"sigma": sigma, **eu.compare(*pooled, names=names)})
-            rows.append(eu.comparison_row("Speech SGD", sigma, numbers["levels"][-1], names=names))
-
-        # 4. plot and save
+        eval_seeds = prof.settings(NAME).get("eval_seeds", EVAL_SEEDS)
+        grid = [m for m in sgd_experiment.train_grid(profile, base, groups) if m["seed"] in eval_seeds]
+        if not grid:
+            print(f"{NAME}: nothing trained in profile {profile!r}; skipped")
+            return None
+        models = load_models(grid, experiment=NAME, profile=profile, dirs=dirs)
+        evaluated = ce.mismatch_evaluation(models, LEVELS, prof.n_draws, prof.test_limit, dirs)
+        names = tuple(groups)
+        levels, rows = reductions.compare_levels(evaluated, "Speech SGD", LEVELS, groups, names)
+        numbers = {"n_draws": prof.n_draws, "test_limit": prof.test_limit, "levels": levels}
         fig, ax = plt.subplots(figsize=(5, 3))
-        shown = numbers["levels"][1:]
-        data = [[lv[n]["values"] for lv in shown] for n in names]
-        split_violin(ax, *data, [lv["sigma"] for lv in shown], labels=names, legend=True)
+        figures.comparison_violins(ax, levels, names, labels=names, legend=True)
         ax.set(xlabel="Mismatch level σ", ylabel="Test accuracy", title="Speech LSNN, SGD, β = 0")
-        return eu.save(
+        table = (reductions.comparison_header("Batch 128", "Batch 8"), rows)
+        extra = {"experiment": NAME, "left": names[0], "right": names[1]}
+        return figures.save(
             fig,
             FIGURE,
             numbers,
             profile=profile,
             out_dir=out_dir,
+            dirs=dirs,
             models=models,
-            table=(header, rows),
-            extra={"experiment": "sgd_experiment", "left": names[0], "right": names[1]},
+            table=table,
+            extra=extra,
         )

@@ -11,84 +11,79 @@ Commands: ``python train.py -exp treat_as_constant_experiment``;
 Expected: similar clean curves; attacked accuracy close to clean for all six.
 """
 
-from architectures import speech_lsnn
-from robustness import experiment_utils as eu
+from architectures import load_models, speech_lsnn
+from robustness import cached_evaluation as ce
+from robustness import figures, reductions
+from robustness.paths import Dirs
 from robustness.plotting import plt
-from robustness.profiles import get_profile
+from robustness.profiles import DEFAULT, get_profile
 
-FIGURE = "figure_treat_as_constant"
-LOSSES = {"full": ("kl", "reverse_kl", "l2"), "quick": (), "smoke": ("kl",)}
-SETTINGS = (False, True)
-BASE = {"attack_size_mismatch": 2.0, "beta_robustness": 1.0}
+NAME, FIGURE = "treat_as_constant_experiment", "figure_treat_as_constant"
+BOUNDARY_LOSSES = ("kl", "reverse_kl", "l2")  # the report's (a profile may narrow them: "boundary_losses")
+SETTINGS = (False, True)  # treat_as_constant; every other flag at the speech default (ζ_rel 2, β 1)
+CURVES = ("training_accuracy", "attacked_training_accuracy")
+HEADER = ["boundary loss", "treat_as_constant", "final train acc. (%)", "final attacked (%)"]
+HEADER += ["best val. acc. (%)", "test acc. (%)"]
 
 
 class treat_as_constant_experiment:
     @staticmethod
-    def train_grid(profile="full") -> list[dict]:
-        get_profile(profile)  # validates the name
+    def train_grid(profile=DEFAULT, settings=SETTINGS) -> list[dict]:
+        prof = get_profile(profile)
+        losses = prof.settings(NAME).get("boundary_losses", BOUNDARY_LOSSES)
         grid = [
-            {**speech_lsnn.make(), **BASE, "boundary_loss": loss, "treat_as_constant": constant}
-            for loss in LOSSES[profile]
-            for constant in SETTINGS
+            {**speech_lsnn.make(), "boundary_loss": loss, "treat_as_constant": constant}
+            for loss in losses
+            for constant in settings
         ]
-        return eu.profile_grid(grid, profile, seeds=(0,))
+        return prof.grid(grid, experiment=NAME, seeds=(0,))
 
     @staticmethod
-    def visualize(profile="full", out_dir=None):
-        grid = treat_as_constant_experiment.train_grid(profile)
+    def visualize(profile=DEFAULT, out_dir=None, dirs=Dirs(), settings=SETTINGS):
+        grid = treat_as_constant_experiment.train_grid(profile, settings)
         if not grid:
-            print(f"treat_as_constant_experiment: nothing trained in profile {profile!r}; skipped")
+            print(f"{NAME}: nothing trained in profile {profile!r}; skipped")
             return None
         prof = get_profile(profile)
-        # 1. load the trained models and their training logs
-        models = eu.load(grid, "treat_as_constant_experiment", profile)
+        models = load_models(grid, experiment=NAME, profile=profile, dirs=dirs)
+        models = ce.evaluate(models, ce.test_accuracy, "test_accuracy", "{*}", prof.test_limit, dirs=dirs)
+        numbers, table = reduce(models, prof)
+        return figures.save(
+            draw(numbers), FIGURE, numbers, profile=profile, out_dir=out_dir, dirs=dirs, models=models,
+            table=table, extra={"experiment": NAME},
+        )  # fmt: skip
 
-        # 2. cached evaluation: clean test accuracy
-        models = eu.evaluate(models, eu.test_accuracy, "test_accuracy", "{*}", prof.test_limit)
 
-        # 3. reduce: smoothed curves, final values
-        numbers, rows = {"test_limit": prof.test_limit, "models": []}, []
-        header = ["boundary loss", "treat_as_constant", "final train acc. (%)", "final attacked (%)"]
-        header += ["best val. acc. (%)", "test acc. (%)"]
-        for m in sorted(
-            models, key=lambda m: (LOSSES["full"].index(m["boundary_loss"]), m["treat_as_constant"])
-        ):
-            entry = {"session_id": eu.sid(m), "boundary_loss": m["boundary_loss"]}
-            entry["treat_as_constant"] = m["treat_as_constant"]
-            for key in ("training_accuracy", "attacked_training_accuracy"):
-                entry[key] = {"raw": m[key], **eu.smoothed([m[key]])}
-            entry["best_validation_accuracy"] = m["best_validation_accuracy"][-1]
-            entry["test_accuracy"] = m["test_accuracy"]
-            numbers["models"].append(entry)
-            finals = [entry[k]["mean"][-1] for k in ("training_accuracy", "attacked_training_accuracy")]
-            values = [*finals, entry["best_validation_accuracy"], entry["test_accuracy"]]
-            rows.append(
-                [m["boundary_loss"], str(m["treat_as_constant"]), *(f"{100 * v:.2f}" for v in values)]
-            )
+def reduce(models: list[dict], prof) -> tuple[dict, tuple]:
+    """Per model: smoothed clean and attacked training curves, best validation and test accuracy."""
+    numbers, rows = {"test_limit": prof.test_limit, "models": []}, []
+    order = sorted(models, key=lambda m: (BOUNDARY_LOSSES.index(m["boundary_loss"]), m["treat_as_constant"]))
+    for m in order:
+        entry = {"session_id": reductions.training_sid(m), "boundary_loss": m["boundary_loss"]}
+        entry["treat_as_constant"] = m["treat_as_constant"]
+        for key in CURVES:
+            entry[key] = {"raw": m[key], **reductions.smoothed([m[key]])}
+        entry["best_validation_accuracy"] = m["best_validation_accuracy"][-1]
+        entry["test_accuracy"] = m["test_accuracy"]
+        numbers["models"].append(entry)
+        finals = [entry[k]["mean"][-1] for k in CURVES]
+        values = [*finals, entry["best_validation_accuracy"], entry["test_accuracy"]]
+        rows.append([m["boundary_loss"], str(m["treat_as_constant"]), *(f"{100 * v:.2f}" for v in values)])
+    return numbers, (HEADER, rows)
 
-        # 4. plot and save
-        losses = [
-            loss for loss in LOSSES["full"] if any(e["boundary_loss"] == loss for e in numbers["models"])
-        ]
-        fig, axes = plt.subplots(1, len(losses), figsize=(4 * len(losses), 3), squeeze=False)
-        for ax, loss in zip(axes[0], losses):
-            for entry in (e for e in numbers["models"] if e["boundary_loss"] == loss):
-                style = "--" if entry["treat_as_constant"] else "-"
-                tag = "constant" if entry["treat_as_constant"] else "gradient"
-                ax.plot(entry["training_accuracy"]["mean"], style, color="C1", label=f"clean ({tag})")
-                ax.plot(
-                    entry["attacked_training_accuracy"]["mean"], style, color="C2", label=f"attacked ({tag})"
-                )
-            ax.set(title=f"boundary loss: {loss}", ylim=(0, 1), xlabel="log index")
-        axes[0, 0].set_ylabel("Training accuracy (moving average)")
-        axes[0, -1].legend(frameon=False, fontsize=6)
-        return eu.save(
-            fig,
-            FIGURE,
-            numbers,
-            profile=profile,
-            out_dir=out_dir,
-            models=models,
-            table=(header, rows),
-            extra={"experiment": "treat_as_constant_experiment"},
-        )
+
+def draw(numbers: dict):
+    """One panel per boundary loss: the clean and attacked curves, solid with gradient, dashed constant."""
+    losses = [loss for loss in BOUNDARY_LOSSES if any(e["boundary_loss"] == loss for e in numbers["models"])]
+    fig, axes = plt.subplots(1, len(losses), figsize=(4 * len(losses), 3), squeeze=False)
+    for ax, loss in zip(axes[0], losses):
+        for entry in (e for e in numbers["models"] if e["boundary_loss"] == loss):
+            style = "--" if entry["treat_as_constant"] else "-"
+            tag = "constant" if entry["treat_as_constant"] else "gradient"
+            ax.plot(entry["training_accuracy"]["mean"], style, color="C1", label=f"clean ({tag})")
+            attacked = entry["attacked_training_accuracy"]["mean"]
+            ax.plot(attacked, style, color="C2", label=f"attacked ({tag})")
+        ax.set(title=f"boundary loss: {loss}", ylim=(0, 1), xlabel="log index")
+    axes[0, 0].set_ylabel("Training accuracy (moving average)")
+    axes[0, -1].legend(frameon=False, fontsize=6)
+    return fig

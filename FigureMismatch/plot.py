@@ -19,7 +19,8 @@ from scipy import stats
 from sklearn.mixture import GaussianMixture
 from sklearn.neighbors import LocalOutlierFactor
 
-from robustness.plotting import plt, save_figure
+from robustness.figure_files import save_figure
+from robustness.plotting import plt
 
 # name -> (file, sha256, shape); the checksums are those listed in the data's SOURCE.md.
 FILES = {

@@ -1,4 +1,5 @@
-"""Run profiles: how much of the report's protocol ``train.py``/``make_figures.py`` reproduce.
+"""Run profiles: how much of the report's protocol ``train.py``/``make_figures.py`` reproduce. The profile
+names live here and nowhere else.
 
 - ``full``: the report's grid (10 seeds, report epochs, 50 mismatch draws per model and level).
 - ``quick``: the same figures from a reduced grid (fewer seeds, iterations and draws) that trains and plots
@@ -6,12 +7,17 @@
 - ``smoke``: a minimal but real pass through the whole chain (train → evaluate → figures) for CI.
 
 Training overrides are ordinary config flags, so they are part of each model's cache key: a quick model
-is never mistaken for a full one.
+is never mistaken for a full one. An Experiment's grid is the report's unless the profile narrows it
+(``settings(experiment)``, e.g. fewer seeds or sweep values).
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+
+import datajuicer as dj
+
+DEFAULT = "full"  # the report's protocol: the default of train.py, make_figures.py and every Experiment
 
 
 @dataclass(frozen=True)
@@ -23,9 +29,25 @@ class Profile:
     surface_draws: int = 2  # draws of the ±c·sign(U) "surface" perturbation (spec §5.3)
     test_limit: int = 0  # evaluate on the first N test examples (0 = the whole test set)
     experiment_train: dict = field(default_factory=dict)  # experiment -> flag overrides on top of ``train``
+    experiment_settings: dict = field(default_factory=dict)  # experiment -> grid settings (see ``settings``)
+
+    @property
+    def reduced(self) -> bool:
+        """Whether this is a reduced profile (its figures go to ``Figures/<name>/``)."""
+        return self.name != DEFAULT
 
     def overrides(self, architecture: str, experiment: str | None = None) -> dict:
         return {**self.train.get(architecture, {}), **self.experiment_train.get(experiment, {})}
+
+    def settings(self, experiment: str) -> dict:
+        """How this profile narrows ``experiment``'s grid (names the Experiment defines); {} = the report's."""
+        return self.experiment_settings.get(experiment, {})
+
+    def grid(self, elements: list[dict], *, experiment: str | None = None, seeds=None) -> list[dict]:
+        """The profile's training overrides (per architecture, then per ``experiment``) on every element,
+        then one copy per seed (the profile's unless ``seeds`` is given)."""
+        grid = [{**e, **self.overrides(e["architecture"], experiment)} for e in elements]
+        return dj.split(grid, "seed", list(self.seeds if seeds is None else seeds))
 
 
 _QUICK_COMMON = dict(eval_step_interval=100, validation_limit=500)
@@ -34,7 +56,7 @@ _QUICK_COMMON = dict(eval_step_interval=100, validation_limit=500)
 _SMOKE_COMMON = dict(max_steps=20, eval_step_interval=10, validation_limit=100, n_hidden=32)
 
 PROFILES = {
-    "full": Profile(name="full", seeds=tuple(range(10))),
+    DEFAULT: Profile(name=DEFAULT, seeds=tuple(range(10))),
     "quick": Profile(
         name="quick",
         seeds=(0, 1),
@@ -47,6 +69,12 @@ PROFILES = {
         experiment_train={"constant_attack_experiment": dict(max_steps=100)},
         n_draws=10,
         test_limit=1000,
+        experiment_settings={  # only the README figures: the other Experiments train nothing
+            "treat_as_constant_experiment": {"boundary_losses": ()},
+            "sgd_experiment": {"seeds": (), "eval_seeds": ()},
+            "ecg_experiment": {"sweep": ((), ())},
+            "example_experiment": {"seeds": None},  # the profile's seeds: figure_main's robust CNNs
+        },
     ),
     "smoke": Profile(
         name="smoke",
@@ -59,6 +87,12 @@ PROFILES = {
         n_draws=3,
         surface_draws=1,
         test_limit=200,
+        experiment_settings={  # one tiny model or pair each
+            "treat_as_constant_experiment": {"boundary_losses": ("kl",)},
+            "sgd_experiment": {"seeds": (0,), "eval_seeds": (0,)},
+            "ecg_experiment": {"sweep": ((2.0,), (0.7,))},
+            "example_experiment": {"seeds": None},
+        },
     ),
 }
 

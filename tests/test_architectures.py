@@ -1,5 +1,6 @@
 """architectures.py: defaults from the one config source, canonical values (no cache aliasing), the
-cachable train runner, the done-checker, the loader and load_models (spec datajuicer.md §4.5–4.7)."""
+cachable train runner bound to a resources directory, its done-checker and loader, and load_models
+(spec datajuicer.md §4.5–4.7)."""
 
 from __future__ import annotations
 
@@ -10,7 +11,8 @@ import pytest
 
 import architectures as A
 import datajuicer as dj
-from robustness import artifacts, files, paths
+from robustness import artifacts, files
+from robustness.paths import REPO_ROOT, Dirs
 from robustness.configs import ConfigError, fields_of, to_flags
 from robustness.tasks import TASKS, EcgConfig, SpeechConfig
 
@@ -38,7 +40,7 @@ def fake_trained(resources, sid, *, done=True, accuracies=(0.5,)):
 def test_defaults_are_the_config_defaults_minus_bookkeeping(name):
     arch = A.ARCHITECTURES[name]
     assert arch.__name__ == name and arch.config_cls is TASKS[name].config_cls
-    assert (paths.REPO_ROOT / arch.code_file).is_file()
+    assert (REPO_ROOT / arch.code_file).is_file()
     flags = to_flags(arch.config_cls())
     defaults = arch.default_hyperparameters()
     assert list(defaults) == [k for k in flags if k not in NOT_DEPS]  # config field order, nothing else
@@ -102,43 +104,41 @@ def test_normalize_gives_one_spelling_per_value():
 
 def test_runner_records_pending_models_and_spellings_share_one_session(tmp_path):
     grid = [A.normalize({**A.ecg_lsnn.make(), "n_epochs": e}) for e in [(1, 1), "1,1", "2,2"]]
-    with A.using_dirs(resources_dir=tmp_path), A.collect_pending() as pending:
-        first = dj.run(grid, "train", cache_dir=tmp_path / "S")("{*}")
+    pending = []
+    first = dj.run(A.bind(grid, tmp_path, pending.append), "train", cache_dir=tmp_path / "S")("{*}")
     assert first.outcomes == ["computed", "recomputed", "computed"]  # 2nd: same key, checker says not done
     assert first.session_ids[0] == first.session_ids[1] != first.session_ids[2]
     assert [p["session_id"] for p in pending] == first.session_ids
     assert pending[0]["model"]["n_epochs"] == "1,1" and pending[1]["previous_status"] == "done"
     fake_trained(tmp_path, first.session_ids[0])
-    with A.using_dirs(resources_dir=tmp_path), A.collect_pending() as pending:
-        again = dj.run(grid, "train", cache_dir=tmp_path / "S")("{*}")
+    pending = []
+    again = dj.run(A.bind(grid, tmp_path, pending.append), "train", cache_dir=tmp_path / "S")("{*}")
     assert again.outcomes == ["loaded", "loaded", "recomputed"] and again.session_ids == first.session_ids
     assert [p["session_id"] for p in pending] == [first.session_ids[2]]
     with pytest.raises(RuntimeError, match="train them with `python train.py`"):
-        dj.run(grid[2:], "train", cache_dir=tmp_path / "S")("{*}")
+        dj.run(grid[2:], "train", cache_dir=tmp_path / "S")("{*}")  # the grid's own runner records nothing
 
 
 def test_checker_needs_a_finished_log_and_a_parsable_model(tmp_path):
     sid = 1234567890
-    with A.using_dirs(resources_dir=tmp_path):
-        check = A.ecg_lsnn.checker
-        assert check(sid, "ecg_lsnn", "unused") is False  # nothing there
-        fake_trained(tmp_path, sid, done=False)
-        assert check(sid, "ecg_lsnn", "unused") is False  # killed mid-training: no "done"
-        fake_trained(tmp_path, sid, accuracies=())
-        assert check(sid, "ecg_lsnn", "unused") is False  # done but nothing logged
-        fake_trained(tmp_path, sid)
-        assert check(sid, "ecg_lsnn", "unused") is True
-        artifacts.model_path(tmp_path, sid).write_text('{"params": ')  # truncated model file
-        assert check(sid, "ecg_lsnn", "unused") is False
-        os.remove(artifacts.model_path(tmp_path, sid))
-        assert check(sid, "ecg_lsnn", "unused") is False
-    assert A.current_resources_dir() == paths.RESOURCES  # restored after the block
+    check = A.runner(A.ecg_lsnn, tmp_path).checker  # the resources directory is bound, not global
+    assert check(sid, "ecg_lsnn", "unused") is False  # nothing there
+    fake_trained(tmp_path, sid, done=False)
+    assert check(sid, "ecg_lsnn", "unused") is False  # killed mid-training: no "done"
+    fake_trained(tmp_path, sid, accuracies=())
+    assert check(sid, "ecg_lsnn", "unused") is False  # done but nothing logged
+    fake_trained(tmp_path, sid)
+    assert check(sid, "ecg_lsnn", "unused") is True
+    assert A.runner(A.ecg_lsnn, tmp_path / "elsewhere").checker(sid, "ecg_lsnn", "unused") is False
+    artifacts.model_path(tmp_path, sid).write_text('{"params": ')  # truncated model file
+    assert check(sid, "ecg_lsnn", "unused") is False
+    os.remove(artifacts.model_path(tmp_path, sid))
+    assert check(sid, "ecg_lsnn", "unused") is False
 
 
 def test_loader_returns_the_log_and_the_session_ids_but_no_weights(tmp_path):
     fake_trained(tmp_path, 42)
-    with A.using_dirs(resources_dir=tmp_path):
-        loaded = A.cnn.loader(42, "cnn", "unused")
+    loaded = A.runner(A.cnn, tmp_path).loader(42, "cnn", "unused")
     assert loaded == {
         "training_accuracy": [0.5],
         "validation_accuracy": [0.25],
@@ -150,14 +150,13 @@ def test_loader_returns_the_log_and_the_session_ids_but_no_weights(tmp_path):
 
 def test_load_models_merges_results_or_says_how_to_train(tmp_path):
     grid = dj.split([{**A.ecg_lsnn.make(), "max_steps": 10, "method": "standard"}], "seed", [0, 1])
-    with A.using_dirs(resources_dir=tmp_path), A.collect_pending() as pending:
-        dj.run([A.model_of(A.normalize(e)) for e in grid], "train", cache_dir=tmp_path / "S")("{*}")
+    pending, dirs = [], Dirs(resources_dir=tmp_path, cache_dir=tmp_path / "S")
+    models = A.bind([A.model_of(A.normalize(e)) for e in grid], tmp_path, pending.append)
+    dj.run(models, "train", cache_dir=tmp_path / "S")("{*}")
     sids = [p["session_id"] for p in pending]
     fake_trained(tmp_path, sids[0])
     with pytest.raises(A.MissingModelsError) as err:
-        A.load_models(
-            grid, experiment="tiny", profile="smoke", cache_dir=tmp_path / "S", resources_dir=tmp_path
-        )
+        A.load_models(grid, experiment="tiny", profile="smoke", dirs=dirs)
     message = str(err.value)
     assert "1 of 2 models are not trained" in message
     assert "  ecg_lsnn seed=1 max_steps=10\n" in message and "seed=0" not in message
@@ -166,9 +165,7 @@ def test_load_models_merges_results_or_says_how_to_train(tmp_path):
     )
     assert message.endswith(f"train them with: {expected}")
     fake_trained(tmp_path, sids[1], accuracies=(0.5, 0.75))
-    with A.using_dirs(cache_dir=tmp_path / "S", resources_dir=tmp_path):  # what visualize() calls see
-        loaded = A.load_models(grid)
-    assert (A.current_cache_dir(), A.current_resources_dir()) == (paths.SESSIONS, paths.RESOURCES)
+    loaded = A.load_models(grid, dirs=dirs)
     assert [m["ecg_lsnn_session_id"] for m in loaded] == [m["session_id"] for m in loaded] == sids
     assert [m["training_accuracy"] for m in loaded] == [[0.5], [0.5, 0.75]]
     assert [m["method"] for m in loaded] == ["standard", "standard"] and "theta" not in loaded[0]

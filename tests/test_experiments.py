@@ -17,8 +17,8 @@ from scipy import stats as sps
 
 import architectures as A
 import datajuicer as dj
-from robustness import experiment_utils as eu
-from robustness import stats
+from robustness import cached_evaluation as ce
+from robustness import figures, reductions, stats
 from robustness.paths import REPO_ROOT
 from robustness.profiles import PROFILES
 
@@ -64,9 +64,12 @@ def test_every_module_is_an_experiment_that_reads_like_its_caption():
         for method in ("train_grid", "visualize"):
             assert isinstance(inspect.getattr_static(cls, method), staticmethod), (name, method)
             assert "profile" in inspect.signature(getattr(cls, method)).parameters, (name, method)
-        doc = ast.get_docstring(ast.parse(source))
+        tree = ast.parse(source)
+        doc = ast.get_docstring(tree)
         assert 5 <= len(doc.splitlines()) <= 12 and "make_figures.py" in doc, name
         assert len(source.splitlines()) <= 150, name
+        [visualize] = [n for n in ast.walk(tree) if isinstance(n, ast.FunctionDef) and n.name == "visualize"]
+        assert visualize.end_lineno - visualize.lineno < 30, name  # evaluate → reduce → draw, no more
         assert "import *" not in source and "plt.show" not in source and "np.random." not in source, name
 
 
@@ -117,11 +120,6 @@ def test_full_grids_have_the_reports_sizes_and_settings():
     }
 
 
-@pytest.mark.parametrize("profile", sorted(PROFILES))
-def test_constant_attack_and_methods_share_their_models(profile):
-    assert models("methods_experiment", profile) == models("constant_attack_experiment", profile)
-
-
 @pytest.mark.parametrize("profile", ["quick", "smoke"])
 def test_reduced_profiles_train_little_beyond_the_readme_figures(profile):
     """quick: the other Experiments add no model (example reuses figure_main's robust CNNs); smoke adds
@@ -135,13 +133,13 @@ def test_reduced_profiles_train_little_beyond_the_readme_figures(profile):
 
 
 def test_evaluation_keys_are_explicit_and_independent():
-    key = eu.eval_key(1234567890, "mismatch", 0.5)
+    key = ce.eval_key(1234567890, "mismatch", 0.5)
     assert key.dtype == np.uint32 and key.shape == (2,)
-    assert np.array_equal(key, eu.eval_key(1234567890, "mismatch", 0.5))  # a pure function of its inputs
-    others = [eu.eval_key(1234567891, "mismatch", 0.5), eu.eval_key(1234567890, "surface", 0.5)]
-    others.append(eu.eval_key(1234567890, "mismatch", 0.7))
+    assert np.array_equal(key, ce.eval_key(1234567890, "mismatch", 0.5))  # a pure function of its inputs
+    others = [ce.eval_key(1234567891, "mismatch", 0.5), ce.eval_key(1234567890, "surface", 0.5)]
+    others.append(ce.eval_key(1234567890, "mismatch", 0.7))
     assert len({tuple(np.asarray(k)) for k in [key, *others]}) == 4
-    seq = np.random.SeedSequence([1234567890, eu.PURPOSES["mismatch"], 500000])
+    seq = np.random.SeedSequence([1234567890, ce.PURPOSES["mismatch"], 500000])
     assert np.array_equal(key, seq.generate_state(2, np.uint32))
 
 
@@ -157,10 +155,10 @@ def test_samples_and_compare_pool_models_and_draws():
         for b in (0.0, 1.0)
         for s in (1, 0)
     ]
-    std = eu.samples(grid, "acc", {"beta_robustness": 0.0})
-    rob = eu.samples(grid, "acc", {"beta_robustness": 1.0})
+    std = reductions.samples(grid, "acc", {"beta_robustness": 0.0})
+    rob = reductions.samples(grid, "acc", {"beta_robustness": 1.0})
     assert std == {"session_ids": [10, 11], "values": [[0.0, 0.0], [0.1, 0.0]]}  # seed order
-    cmp = eu.compare(std, rob)
+    cmp = reductions.compare(std, rob)
     assert cmp["standard"]["summary"]["mean"] == pytest.approx(0.025)
     assert cmp["robust"]["summary"]["n"] == 4 and cmp["delta_mean"] == pytest.approx(1.0)
     ref = sps.mannwhitneyu([0.0, 0.0, 0.1, 0.0], [1.0, 1.0, 1.1, 1.0], alternative="two-sided")
@@ -168,18 +166,18 @@ def test_samples_and_compare_pool_models_and_draws():
         cmp["mann_whitney"]["p_value"] == pytest.approx(ref.pvalue)
         and cmp["mann_whitney"]["effect_size"] == 1.0
     )
-    row = eu.comparison_row("CNN", 0.5, cmp)
+    row = reductions.comparison_row("CNN", 0.5, cmp)
     assert row[:7] == ["CNN", "0.5", "2.50 ± 5.00", "102.50 ± 5.00", "+100.00", "0.00", "100.00"]
     assert row[-1] == "4/4" and row[-2] == "+1.000" and row[-3] == f"{ref.pvalue:.2e}"
     half = sps.t.ppf(0.975, 3) * 0.05 / 2  # n = 4, s = 0.05: mean ± t·s/√n
     assert row[7] == f"[{100 * (0.025 - half):.2f}, {100 * (0.025 + half):.2f}]"
-    assert len(eu.comparison_header("Standard", "Robust")) == len(row)
+    assert len(reductions.comparison_header("Standard", "Robust")) == len(row)
 
 
 @pytest.mark.parametrize(("n", "window"), [(1100, 50), (250, 50), (30, 6), (2, 1)])
 def test_smoothed_curves_use_the_original_moving_average(n, window):
     series = [list(np.linspace(0, 1, n)), list(np.linspace(1, 0, n) ** 2)]
-    out = eu.smoothed(series)
+    out = reductions.smoothed(series)
     assert out["window"] == window
     expected = [np.convolve(s, np.ones(window) / window, mode="full")[:n] for s in series]
     np.testing.assert_allclose(out["per_seed"], expected)
@@ -188,7 +186,6 @@ def test_smoothed_curves_use_the_original_moving_average(n, window):
 
 
 def test_figure_dir_per_profile(tmp_path):
-    with A.using_dirs(resources_dir=str(tmp_path)):
-        assert eu.figure_dir("full") == tmp_path / "Figures"
-        assert eu.figure_dir("quick") == tmp_path / "Figures" / "quick"
-        assert eu.figure_dir("smoke", out_dir="x") == Path("x")
+    assert figures.figure_dir("full", resources_dir=tmp_path) == tmp_path / "Figures"
+    assert figures.figure_dir("quick", resources_dir=tmp_path) == tmp_path / "Figures" / "quick"
+    assert figures.figure_dir("smoke", out_dir="x", resources_dir=tmp_path) == Path("x")

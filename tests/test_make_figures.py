@@ -23,10 +23,11 @@ import architectures as A
 import datajuicer as dj
 import make_figures
 
-from robustness import artifacts, files, stats
-from robustness import experiment_utils as eu
-from robustness.paths import REPO_ROOT
-from robustness.plotting import to_jsonable
+from robustness import artifacts, files, reductions, stats
+from robustness import cached_evaluation as ce
+from robustness.figures import figure_dir
+from robustness.files import to_jsonable
+from robustness.paths import REPO_ROOT, Dirs
 from robustness.profiles import get_profile
 from robustness.tasks import TASKS
 
@@ -59,9 +60,10 @@ def chain(tmp_path_factory, speech_dir, mitdb_dir, fashion_dir, figure_mismatch_
         "root": root,
         "S": root / "Sessions",
         "R": root / "Resources",
+        "dirs": Dirs(resources_dir=root / "Resources", cache_dir=root / "Sessions"),
         "out": root / "Resources" / "Figures" / "smoke",
         "figures": figures,
-        "dirs": dirs,
+        "flags": dirs,
     }
 
 
@@ -99,10 +101,9 @@ def test_the_chain_writes_every_figure_table_and_json(chain):
 def test_session_ids_are_the_trained_models(chain):
     from Experiments.mismatch_experiment import mismatch_experiment
 
-    with A.using_dirs(resources_dir=str(chain["R"]), cache_dir=str(chain["S"])):
-        models = A.load_models(mismatch_experiment.train_grid("smoke"))
+    models = A.load_models(mismatch_experiment.train_grid("smoke"), dirs=chain["dirs"])
     data = numbers(chain, "figure_main")
-    assert data["provenance"]["session_ids"] == [str(s) for s in sorted(eu.sid(m) for m in models)]
+    assert data["provenance"]["session_ids"] == [str(s) for s in reductions.session_ids(models)]
     for arch, task in data["numbers"]["tasks"].items():
         for method, beta in (("standard", 0.0), ("robust", 1.0)):
             for sid in task["levels"][0][method]["session_ids"] + [task["panel"][method]["session_id"]]:
@@ -124,7 +125,7 @@ def test_figure_main_numbers_are_the_cached_evaluations(chain):
             for method in ("standard", "robust"):
                 entry = level[method]
                 values = [
-                    cached(chain, eu.mismatch_list, arch, s, sigma, draws, SMOKE.test_limit)
+                    cached(chain, ce.mismatch_list, arch, s, sigma, draws, SMOKE.test_limit)
                     for s in entry["session_ids"]
                 ]
                 assert entry["values"] == values and all(len(v) == draws for v in values)
@@ -137,14 +138,17 @@ def test_figure_main_numbers_are_the_cached_evaluations(chain):
             assert level["delta_mean"] == pytest.approx(
                 pooled["robust"].mean() - pooled["standard"].mean(), abs=1e-15
             )
-            rows.append(eu.comparison_row(task["title"], sigma, level))
+            rows.append(reductions.comparison_row(task["title"], sigma, level))
         panel = task["panel"]
         for method in ("standard", "robust"):
             stored = cached(
-                chain, eu.panel_predictions, arch, panel[method]["session_id"], panel["panel_sigma"]
+                chain, ce.panel_predictions, arch, panel[method]["session_id"], panel["panel_sigma"]
             )
             mine = {k: v for k, v in panel[method].items() if k != "session_id"}
-            assert {**mine, **{k: panel[k] for k in eu.SHARED}} == stored  # the examples: stored once
+            assert {
+                **mine,
+                **{k: panel[k] for k in reductions.PANEL_SHARED},
+            } == stored  # examples: stored once
     assert data["table"]["rows"] == to_jsonable(rows)
 
 
@@ -153,9 +157,8 @@ def test_a_cached_mismatch_evaluation_is_reproduced_exactly(chain):
     task = numbers(chain, "figure_main")["numbers"]["tasks"]["ecg_lsnn"]
     level = task["levels"][3]  # σ = 0.5
     sid = level["robust"]["session_ids"][0]
-    with A.using_dirs(resources_dir=str(chain["R"])):
-        model = {"architecture": "ecg_lsnn", "ecg_lsnn_session_id": sid}
-        again = eu.mismatch_list(model, level["sigma"], SMOKE.n_draws, SMOKE.test_limit)
+    model = {"architecture": "ecg_lsnn", "ecg_lsnn_session_id": sid}
+    again = ce.mismatch_list(model, level["sigma"], SMOKE.n_draws, SMOKE.test_limit, resources_dir=chain["R"])
     assert again == level["robust"]["values"][0]
 
 
@@ -166,7 +169,7 @@ def test_clean_accuracy_two_ways_agree(chain):
     assert example["session_ids"] == cnn["session_ids"]  # figure_example reuses the robust CNNs
     assert example["test_accuracy"] == [v[0] for v in cnn["values"]]
     assert example["test_accuracy"] == [
-        cached(chain, eu.test_accuracy, "cnn", s, SMOKE.test_limit) for s in example["session_ids"]
+        cached(chain, ce.test_accuracy, "cnn", s, SMOKE.test_limit) for s in example["session_ids"]
     ]
 
 
@@ -175,7 +178,7 @@ def test_constant_attack_numbers_are_the_cached_evaluations_and_logs(chain):
     assert sorted(data["test"], key=float) == ["0.0", "0.1", "1.0", "10.0"]
     for beta, entry in data["test"].items():
         attacked = [
-            cached(chain, eu.attacked_test_accuracy, "speech_lsnn", s, SMOKE.test_limit)
+            cached(chain, ce.attacked_test_accuracy, "speech_lsnn", s, SMOKE.test_limit)
             for s in entry["session_ids"]
         ]
         expected = {
@@ -184,7 +187,7 @@ def test_constant_attack_numbers_are_the_cached_evaluations_and_logs(chain):
         }
         for c in (0.01, 0.05):
             args = (c, SMOKE.surface_draws, SMOKE.test_limit)
-            surface = [cached(chain, eu.surface_mean, "speech_lsnn", s, *args) for s in entry["session_ids"]]
+            surface = [cached(chain, ce.surface_mean, "speech_lsnn", s, *args) for s in entry["session_ids"]]
             assert all(
                 s["mean"] == np.mean(s["accuracies"]) and len(s["accuracies"]) == SMOKE.surface_draws
                 for s in surface
@@ -220,7 +223,7 @@ def test_methods_numbers_are_the_training_logs(chain):
 def test_a_second_run_only_loads(chain):
     out = chain["root"] / "again"
     argv = ["make_figures.py", "-profile=smoke", "-exp", "mismatch_experiment", "constant_attack_experiment"]
-    proc = run([*argv, *chain["dirs"], f"-out_dir={out}"], chain["root"] / "again.log")
+    proc = run([*argv, *chain["flags"], f"-out_dir={out}"], chain["root"] / "again.log")
     assert proc.returncode == 0, proc.stderr[-3000:]
     assert "computed" not in proc.stdout and "mismatch_list: 12 loaded" in proc.stdout
     for figure in ("figure_main", "constant_attack_figure"):
@@ -228,24 +231,20 @@ def test_a_second_run_only_loads(chain):
         assert first["numbers"] == second["numbers"]
 
 
-def test_the_other_experiments_draw_from_shared_smoke_models(chain, monkeypatch, tmp_path):
-    """treat_as_constant / sgd / ecg visualize() on models the chain trained (their grids narrowed to them)."""
+def test_the_other_experiments_draw_from_shared_smoke_models(chain, tmp_path):
+    """treat_as_constant / sgd / ecg visualize() on models the chain trained (their grids narrowed to them
+    through the grid builders' parameters)."""
     from Experiments import ecg_experiment as ecg
     from Experiments import sgd_experiment as sgd
     from Experiments import treat_as_constant_experiment as treat
 
-    monkeypatch.setattr(treat, "SETTINGS", (False,))  # its False/kl model is figure_main's robust speech
-    monkeypatch.setattr(ecg, "BASE", {k: v for k, v in ecg.BASE.items() if k != "n_epochs"})
-    monkeypatch.setitem(ecg.SWEEP, "smoke", ((2.0,), (1.0,)))  # figure_main's robust ECG
-    monkeypatch.setattr(sgd, "BASE", {"attack_size_mismatch": 2.0})  # figure_main's speech pair
-    monkeypatch.setattr(
-        sgd, "GROUPS", {"standard": {"beta_robustness": 0.0}, "robust": {"beta_robustness": 1.0}}
-    )
-    with A.using_dirs(resources_dir=str(chain["R"]), cache_dir=str(chain["S"])):
-        treat_numbers = treat.treat_as_constant_experiment.visualize("smoke", tmp_path)
-        sgd_numbers = sgd.sgd_experiment.visualize("smoke", tmp_path)
-        ecg_numbers = ecg.ecg_experiment.visualize("smoke", tmp_path)
-        assert treat.treat_as_constant_experiment.visualize("quick", tmp_path) is None  # nothing in quick
+    dirs, methods = chain["dirs"], {"standard": {"beta_robustness": 0.0}, "robust": {"beta_robustness": 1.0}}
+    # treat's False/kl model is figure_main's robust speech model; figure_main's robust ECG (ζ 2, β 1, the
+    # default epochs); figure_main's speech pair as the two "groups" of the SGD figure
+    treat_numbers = treat.treat_as_constant_experiment.visualize("smoke", tmp_path, dirs, settings=(False,))
+    sgd_numbers = sgd.sgd_experiment.visualize("smoke", tmp_path, dirs, base={}, groups=methods)
+    ecg_numbers = ecg.ecg_experiment.visualize("smoke", tmp_path, dirs, base={}, sweep=((2.0,), (1.0,)))
+    assert treat.treat_as_constant_experiment.visualize("quick", tmp_path, dirs) is None  # nothing in quick
     for figure in ("figure_treat_as_constant", "figure_sgd", "figure_ecg_sweep"):
         assert all((tmp_path / f"{figure}{ext}").is_file() for ext in (".png", ".pdf", ".json", "_table.md"))
     main = numbers(chain, "figure_main")["numbers"]["tasks"]
@@ -274,7 +273,8 @@ def test_missing_models_are_listed_with_the_train_command(tmp_path, capsys):
 
 
 FIXTURE = """
-from robustness.plotting import plt, save_figure
+from robustness.figure_files import save_figure
+from robustness.plotting import plt
 
 
 class {name}:
@@ -319,6 +319,6 @@ def test_usage_errors_exit_2(capsys, tmp_path):
     assert exc.value.code == 0
     text = capsys.readouterr().out
     assert all(flag in text for flag in ("-exp", "-profile", "-out_dir", "-cache_dir", "-resources_dir"))
-    assert make_figures.default_out_dir("full", tmp_path) == tmp_path / "Figures"
-    assert make_figures.default_out_dir("quick", tmp_path) == tmp_path / "Figures" / "quick"
+    assert figure_dir("full", resources_dir=tmp_path) == tmp_path / "Figures"
+    assert figure_dir("quick", resources_dir=tmp_path) == tmp_path / "Figures" / "quick"
     assert os.environ.get("MPLBACKEND", "Agg") == "Agg"

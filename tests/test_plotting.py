@@ -1,14 +1,17 @@
-"""robustness.plotting: artefact files, exact JSON round trip, provenance, atomicity, split violins."""
+"""Figures: artefact files (robustness.figure_files), exact JSON round trip, provenance, atomic writes
+(robustness.files), the style, split violins (robustness.plotting)."""
 
 import json
 import re
+import subprocess
+import sys
 
 import matplotlib
 import matplotlib.image
 import numpy as np
 import pytest
 
-from robustness import plotting, stats
+from robustness import figure_files, files, plotting, provenance, stats
 from robustness.plotting import plt
 
 
@@ -20,9 +23,14 @@ def line_figure():
     plt.close(fig)
 
 
-def test_backend_is_headless_without_latex():
-    assert matplotlib.get_backend().lower() == "agg"
-    assert plt.rcParams["text.usetex"] is False
+def test_style_is_applied_by_the_entry_point_not_on_import():
+    code = "import matplotlib, robustness.plotting as p; print(matplotlib.rcParams['font.size'])"
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
+    assert float(out) == matplotlib.rcParamsDefault["font.size"] != plotting.STYLE["font.size"]  # untouched
+    with matplotlib.rc_context():
+        plotting.use_style()
+        assert matplotlib.get_backend().lower() == "agg"
+        assert plt.rcParams["text.usetex"] is False and plt.rcParams["font.size"] == 8
 
 
 def test_save_figure_writes_three_files_and_round_trips_numbers(tmp_path, line_figure):
@@ -33,7 +41,7 @@ def test_save_figure_writes_three_files_and_round_trips_numbers(tmp_path, line_f
         "levels": (0.5, 0.7),
         "nested": {"ci": [np.float32(0.25), float("nan")]},
     }
-    paths = plotting.save_figure(
+    paths = figure_files.save_figure(
         line_figure,
         "fig_x",
         numbers,
@@ -62,19 +70,19 @@ def test_save_figure_writes_three_files_and_round_trips_numbers(tmp_path, line_f
 
 
 def test_png_is_valid_and_not_blank(tmp_path, line_figure):
-    path = plotting.save_figure(line_figure, "f", {}, out_dir=tmp_path, profile="full")["png"]
+    path = figure_files.save_figure(line_figure, "f", {}, out_dir=tmp_path, profile="full")["png"]
     assert path.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     pixels = matplotlib.image.imread(path)
     assert pixels.ndim == 3 and pixels.shape[0] > 50 and pixels.shape[1] > 50
     assert np.unique(pixels.reshape(-1, pixels.shape[-1]), axis=0).shape[0] > 10  # not a single colour
     assert [t.get_text() for t in line_figure.texts] == ["profile: full"]
-    plotting.save_figure(line_figure, "f", {}, out_dir=tmp_path, profile="quick")  # re-save: relabelled
+    figure_files.save_figure(line_figure, "f", {}, out_dir=tmp_path, profile="quick")  # re-save: relabelled
     assert [t.get_text() for t in line_figure.texts] == ["profile: quick"]
 
 
 def test_unserialisable_numbers_write_nothing(tmp_path, line_figure):
     with pytest.raises(TypeError, match="cannot store object"):
-        plotting.save_figure(line_figure, "f", {"bad": object()}, out_dir=tmp_path, profile="full")
+        figure_files.save_figure(line_figure, "f", {"bad": object()}, out_dir=tmp_path, profile="full")
     assert list(tmp_path.iterdir()) == []
 
 
@@ -82,27 +90,25 @@ def test_atomic_write_failure_leaves_no_temp_file_and_keeps_old_content(tmp_path
     target = tmp_path / "table.md"
     target.write_text("old")
 
-    def broken(tmp):
-        with open(tmp, "w") as f:
-            f.write("half")
+    def broken(handle):
+        handle.write(b"half")
         raise OSError("disk full")
 
     with pytest.raises(OSError, match="disk full"):
-        plotting._atomic_write(target, broken)
+        files.atomic_write(target, broken)
     assert [p.name for p in tmp_path.iterdir()] == ["table.md"] and target.read_text() == "old"
 
 
 def test_save_table_writes_markdown_and_latex(tmp_path):
     header, rows = ["σ", "Standard", "Robust"], [[0.5, "80.00 ± 1.00", "85.00 ± 1.00"]]
-    paths = plotting.save_table("tab", header, rows, out_dir=tmp_path)
+    paths = figure_files.save_table("tab", header, rows, out_dir=tmp_path)
     assert paths["md"].read_text() == stats.markdown_table(header, rows)
     assert paths["tex"].read_text() == stats.latex_table(header, rows)
     assert sorted(p.name for p in tmp_path.iterdir()) == ["tab.md", "tab.tex"]
 
 
-def test_code_version_outside_git_is_unknown(tmp_path, monkeypatch):
-    monkeypatch.setattr(plotting, "REPO_ROOT", tmp_path)
-    assert plotting.code_version() == {"git_commit": "unknown", "git_dirty": None}
+def test_code_version_outside_git_is_unknown(tmp_path):
+    assert provenance.code_version(root=tmp_path) == {"git_commit": "unknown", "git_dirty": None}
 
 
 def test_split_violin_halves_extents_and_quartiles():

@@ -20,7 +20,8 @@ import architectures as A
 import datajuicer as dj
 import train
 from robustness import artifacts
-from robustness.paths import REPO_ROOT
+from robustness.experiments import load_experiments
+from robustness.paths import REPO_ROOT, Dirs
 
 TESTS = Path(__file__).resolve().parent.parent
 FIXTURES = TESTS / "fixtures" / "experiments"
@@ -70,9 +71,9 @@ def check_trained(res: Path, sid_of: dict) -> None:
     assert not artifacts.model_path(res, sid_of[7]).exists()
     log = (res / "Logs" / f"{sid_of[7]}.log").read_text()
     assert "-n_layer=2: only one recurrent layer is supported" in log
-    tiny = train.load_experiments(["tiny_ecg", "tiny_ecg_failing"], str(FIXTURES))
+    tiny = load_experiments(["tiny_ecg", "tiny_ecg_failing"], str(FIXTURES))
     grids = [cls.train_grid() for _, cls in tiny]
-    kw = {"cache_dir": Path("S").resolve(), "resources_dir": res}
+    kw = {"dirs": Dirs(cache_dir=Path("S").resolve(), resources_dir=res)}
     assert [m["ecg_lsnn_session_id"] for m in A.load_models(grids[0], **kw)] == [sid_of[0], sid_of[1]]
     with pytest.raises(
         A.MissingModelsError, match=r"1 of 1 models .*\n  ecg_lsnn seed=7 max_steps=10 n_layer=2"

@@ -1,0 +1,115 @@
+"""Running training processes for ``train.py``: which earlier jobs are still queued (``squeue``/``bjobs``),
+grouping seeds into one vmapped process, and starting the jobs (in a thread pool for parallel direct runs).
+
+A ``Job`` is one process: its argv (``launch.launch_argv``), the session ids it trains (a seed group is
+logged and recorded under its first id) and a label for messages.
+"""
+
+from __future__ import annotations
+
+import concurrent.futures
+import json
+import shutil
+import subprocess
+import sys
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+from robustness import files
+from robustness.launch import LaunchError, LaunchSettings, log_path, submit
+
+# squeue states after which a job can no longer write its model; any other state counts as queued
+SLURM_DONE = {"COMPLETED", "COMPLETING", "FAILED", "CANCELLED", "TIMEOUT", "NODE_FAIL", "PREEMPTED"}
+SLURM_DONE |= {"OUT_OF_MEMORY", "BOOT_FAIL", "DEADLINE", "SPECIAL_EXIT"}
+LSF_ACTIVE = {"PEND", "RUN", "PSUSP", "USUSP", "SSUSP", "WAIT", "PROV"}
+
+
+@dataclass(frozen=True)
+class Job:
+    argv: list[str]
+    session_ids: list[int]
+    label: str
+
+
+def still_queued(sid: int, log_dir, warned: set) -> bool:
+    """Whether the job in ``<log_dir>/<sid>.submit.json`` is pending or running (asks squeue / bjobs)."""
+    try:
+        record = json.loads((Path(log_dir) / f"{sid}.submit.json").read_text())
+    except (OSError, ValueError):
+        return False
+    mode, job = record.get("mode"), record.get("job_id")
+    if mode not in ("bsub", "sbatch") or not job:
+        return False
+    argv = (
+        ["squeue", "-h", "-j", str(job), "-o", "%T"]
+        if mode == "sbatch"
+        else ["bjobs", "-noheader", "-o", "stat", str(job)]
+    )
+    if shutil.which(argv[0]) is None:
+        if argv[0] not in warned:
+            print(
+                f"warning: {argv[0]} not found: cannot tell whether earlier {mode} jobs are still queued; "
+                "treating them as finished (cancel them first, or they may train twice)",
+                file=sys.stderr,
+            )
+            warned.add(argv[0])
+        return False
+    proc = subprocess.run(argv, capture_output=True, text=True, check=False, timeout=60)
+    states = proc.stdout.split() if proc.returncode == 0 else []  # unknown (purged) job ids are errors
+    if mode == "sbatch":
+        return any(s not in SLURM_DONE for s in states)
+    return any(s in LSF_ACTIVE for s in states)
+
+
+def group_seeds(pending: list[dict], size: int) -> list[list[dict]]:
+    """Models identical except ``seed`` go together, ``size`` at a time (seed order); grid order otherwise."""
+    buckets: dict[str, list[dict]] = {}
+    for p in pending:
+        key = {k: v for k, v in p["model"].items() if k not in ("seed", "train", "session_id")}
+        buckets.setdefault(json.dumps(key, sort_keys=True), []).append(p)
+    out = []
+    for members in buckets.values():
+        members.sort(key=lambda p: p["model"]["seed"])
+        out += [members[i : i + size] for i in range(0, len(members), size)]
+    return out
+
+
+def run_jobs(jobs: list[Job], settings: LaunchSettings, *, n_threads: int, dry_run: bool, say: Callable):
+    """Start every job; ``(models launched, processes/jobs, failures)``. Direct runs with ``n_threads > 1``
+    run in a thread pool; scheduler submissions stop at the first refusal (the next would be refused too)."""
+
+    def one(job: Job) -> str | None:
+        sid = job.session_ids[0]
+        say(f"{job.label}: session(s) {','.join(map(str, job.session_ids))} (log {log_path(sid, settings)})")
+        tee = settings.mode == "direct" and n_threads == 1
+        result = submit(job.argv, session_id=sid, settings=settings, dry_run=dry_run, tee=tee, check=False)
+        if not dry_run:
+            _record_group(result.log_path, job.session_ids)
+        if result.returncode != 0:
+            return f"sessions {job.session_ids} exited with {result.returncode} (log {result.log_path})"
+        return None
+
+    launched = sum(len(job.session_ids) for job in jobs)
+    if settings.mode == "direct" and n_threads > 1 and not dry_run:
+        with concurrent.futures.ThreadPoolExecutor(n_threads) as pool:
+            results = list(pool.map(one, jobs))
+        return launched, len(jobs), [r for r in results if r]
+    failures, started = [], 0
+    for job in jobs:
+        try:
+            failure = one(job)
+        except LaunchError as err:
+            return sum(len(j.session_ids) for j in jobs[:started]), started, failures + [str(err)]
+        started += 1
+        failures += [failure] if failure else []
+    return launched, started, failures
+
+
+def _record_group(log: Path, sids: list[int]) -> None:
+    """Copy ``<sid0>.submit.json`` to every session of a group, so each sid's queue state can be asked."""
+    record = json.loads(log.with_name(f"{log.stem}.submit.json").read_text())
+    for sid in sids:
+        files.write_json(
+            log.with_name(f"{sid}.submit.json"), {**record, "session_id": str(sid), "session_ids": sids}
+        )
