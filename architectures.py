@@ -1,4 +1,5 @@
-"""One entry per trainable architecture, for ``train.py`` and the Experiments (spec datajuicer.md §4.5-4.7).
+"""One entry per trainable architecture, for ``train.py`` and the Experiments (docs/original.md §4,
+"Experiment manager").
 
 ``speech_lsnn``, ``ecg_lsnn`` and ``cnn`` (the original class names, made from the tasks of
 ``robustness.tasks``) each bundle:

@@ -1,4 +1,5 @@
-"""Draw the figures of the Experiments from the trained models, headless (spec datajuicer.md §6, style G9).
+"""Draw the figures of the Experiments from the trained models, headless (README "Figures:
+`make_figures.py`").
 
     python make_figures.py                                  # every Experiments/*.py, profile full
     python make_figures.py -exp mismatch_experiment -profile=quick

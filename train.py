@@ -1,4 +1,5 @@
-"""Train every model the Experiments need that is not trained yet (spec datajuicer.md §5, cluster.md §4).
+"""Train every model the Experiments need that is not trained yet (README "The experiment grid";
+docs/cluster.md §4).
 
     python train.py                                   # all Experiments/*.py, one local run after another
     python train.py -exp mismatch_experiment -profile=quick   # only these Experiments, reduced grids

@@ -1,4 +1,5 @@
-"""Fashion-MNIST data (spec §3.3): IDX reading, Keras-equivalent offline augmentation, the ×3 pool.
+"""Fashion-MNIST data (docs/original.md §3.3): IDX reading, Keras-equivalent offline augmentation, the ×3
+pool.
 
 Modules: ``fashion_mnist`` (``read_idx``, ``locate``, ``download``, ``load_raw``), ``augment``
 (``draw_transforms``, ``transform_images``, ``augment_pool``), ``dataset`` (``FashionMnistDataset``).

@@ -1,4 +1,5 @@
-"""Fashion-MNIST IDX files: checked reading, locating (data dir, Debian package), download, tfds (spec §3.3).
+"""Fashion-MNIST IDX files: checked reading, locating (data dir, Debian package), download, tfds
+(docs/original.md §3.3).
 
 The original loaded ``tfds.load("fashion_mnist")``; the same 60k/10k images come from the official IDX
 files, which the Debian package ``dataset-fashion-mnist`` installs under ``/usr/share/datasets/

@@ -1,4 +1,5 @@
-"""MIT-BIH Arrhythmia beat data (spec §3.2): WFDB reading, the report-era beat table and windowing.
+"""MIT-BIH Arrhythmia beat data (docs/original.md §3.2): WFDB reading, the report-era beat table and
+windowing.
 
 Modules: ``records`` (``read_record``, ``beat_table``, ``download_mitdb``), ``dataset`` (``extract_beats``,
 ``beat_window``, ``select_beats``, ``split_by_beat``, ``split_by_patient``, ``EcgDataset``).

@@ -1,4 +1,4 @@
-"""MIT-BIH N/L/R/V beats as a :class:`robustness.datasets.Dataset` (spec §3.2, quirk 8).
+"""MIT-BIH N/L/R/V beats as a :class:`robustness.datasets.Dataset` (docs/original.md §3.2, quirk 8).
 
 Report-era loader (``ECG/ecg_data_loader.py@90e46fd7``): drop bad-signal beats; per class sample up to 3000
 beats; in each beat segment find channel-0 peaks (``find_peaks(height=0.2, distance=150)``), keep the beat

@@ -1,6 +1,7 @@
 """MIT-BIH Arrhythmia records (WFDB ``.hea/.dat/.atr``): checked reading, download, and the beat table.
 
-The beat table reproduces ``extract_data_from_files`` of ``ECG/ecg_input.py@88d2bb57`` (spec §3.2) per
+The beat table reproduces ``extract_data_from_files`` of ``ECG/ecg_input.py@88d2bb57`` (docs/original.md §3.2)
+per
 record: one row per beat annotation (the 16 beat symbols plus ``|`` and ``x``), ``start`` = its sample,
 ``end`` = the next beat's sample (the record's end for the last one), a target code (0 N, 1 L, 2 R, 3 V, …),
 with N beats followed by ``|``/``x`` relabelled 16/17, beats inside ``(AFIB``/``(AFL``/``(PREX`` rhythm
@@ -154,7 +155,7 @@ def _check_dat_size(base: str, header) -> None:
 
 @dataclass(frozen=True)
 class BeatTable:
-    """One row per beat annotation of one record (spec §3.2)."""
+    """One row per beat annotation of one record (docs/original.md §3.2)."""
 
     start: np.ndarray  # int64, beat annotation sample (the R peak)
     end: np.ndarray  # int64, next beat's sample or the record length

@@ -1,4 +1,5 @@
-"""constant_attack_figure (Resources/Figures/constant_attack_figure.{png,pdf,json} + _table; spec §5.3).
+"""constant_attack_figure (Resources/Figures/constant_attack_figure.{png,pdf,json} + _table; docs/original.md
+§5.3).
 
 Claim under test: a larger β makes the speech LSNN more robust to a constant (absolute) parameter attack:
 attacked and "surface" test accuracy grow with β, and during training the attacked accuracy tracks the

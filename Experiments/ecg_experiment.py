@@ -1,4 +1,4 @@
-"""figure_ecg_sweep (Resources/Figures/figure_ecg_sweep.{png,pdf,json} + _table; spec §5.6).
+"""figure_ecg_sweep (Resources/Figures/figure_ecg_sweep.{png,pdf,json} + _table; docs/original.md §5.6).
 
 Claim under test: how the ECG LSNN's robustness to mismatch depends on the attack size ζ_rel and on β
 (the report-era sweep; the original's visualize did nothing).

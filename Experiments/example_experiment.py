@@ -1,4 +1,4 @@
-"""figure_example (Resources/Figures/figure_example.{png,pdf,json} + _table; spec §5.6).
+"""figure_example (Resources/Figures/figure_example.{png,pdf,json} + _table; docs/original.md §5.6).
 
 Claim under test: none — a minimal Experiment showing the protocol: the F-MNIST CNN with the report's
 defaults (β = 1, ζ_rel = 1) trains and reaches a sensible test accuracy for every seed.

@@ -1,4 +1,4 @@
-"""Figure ``figure_mismatch`` (Resources/Figures/figure_mismatch.{png,pdf,json}; spec original-code.md §5.5).
+"""Figure ``figure_mismatch`` (Resources/Figures/figure_mismatch.{png,pdf,json}; docs/original.md §5.5).
 
 Claim under test: on a mixed-signal chip the spread of a parameter grows in proportion to its mean
 (σ ∝ μ), which motivates the relative mismatch model θ(1 + σ·N(0, 1)) used everywhere else.

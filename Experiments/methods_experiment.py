@@ -1,4 +1,4 @@
-"""methods_figure (Resources/Figures/methods_figure.{png,pdf,json} + _table; spec §5.4).
+"""methods_figure (Resources/Figures/methods_figure.{png,pdf,json} + _table; docs/original.md §5.4).
 
 Claim under test: robust training flattens the loss surface against the attack: the KL the attack
 reaches (its last step) is much smaller for β > 0 and falls over training, while for β = 0 it grows.

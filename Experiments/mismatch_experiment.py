@@ -1,4 +1,5 @@
-"""figure_main (Resources/Figures/figure_main.{png,pdf,json} + figure_main_table.{md,tex}; spec §5.2).
+"""figure_main (Resources/Figures/figure_main.{png,pdf,json} + figure_main_table.{md,tex}; docs/original.md
+§5.2).
 
 Claim under test: robust training (β = 1, relative attack ζ_rel) keeps test accuracy higher than standard
 training (β = 0) when every weight is perturbed as θ(1 + σ·N(0, 1)), increasingly so at larger σ.

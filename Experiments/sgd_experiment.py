@@ -1,4 +1,4 @@
-"""figure_sgd (Resources/Figures/figure_sgd.{png,pdf,json} + _table; spec §5.6).
+"""figure_sgd (Resources/Figures/figure_sgd.{png,pdf,json} + _table; docs/original.md §5.6).
 
 Claim under test: small-batch SGD (flat minima) alone gives some robustness to weight mismatch compared
 with large-batch SGD — the baseline the robust objective must beat.

@@ -1,4 +1,5 @@
-"""figure_treat_as_constant (Resources/Figures/figure_treat_as_constant.{png,pdf,json} + _table; spec §1.2).
+"""figure_treat_as_constant (Resources/Figures/figure_treat_as_constant.{png,pdf,json} + _table;
+docs/original.md §1.2).
 
 Claim under test: letting the gradient flow through θ* (``treat_as_constant=False``, the report's
 setting) trains as well as treating θ* as a constant, for the KL, reverse-KL and ℓ2 boundary losses.

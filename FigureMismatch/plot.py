@@ -1,4 +1,4 @@
-"""Chip-measurement figure ``figure_mismatch`` (spec original-code.md §5.5; data: the SOURCE.md of the data).
+"""Chip-measurement figure ``figure_mismatch`` (docs/original.md §5.5).
 
 Mismatch measured on a mixed-signal neuromorphic chip (256 neurons of one core): per-synapse PSP peaks
 of the slow (W_AMPA) and fast (W_NMDA) excitatory synapses and per-neuron membrane time constants, each
@@ -22,7 +22,7 @@ from sklearn.neighbors import LocalOutlierFactor
 from robustness.figure_files import save_figure
 from robustness.plotting import plt
 
-# name -> (file, sha256, shape); the checksums are those listed in the data's SOURCE.md.
+# name -> (file, sha256, shape); the checksums of the published files (docs/original.md §5.5).
 FILES = {
     "tau_mem": (
         "vals_per_tau_bias_c0c1_0.3_0.45.npy",

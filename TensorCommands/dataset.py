@@ -1,4 +1,4 @@
-"""Speech Commands yes/no as a :class:`robustness.datasets.Dataset` (spec §3.1, quirk 7).
+"""Speech Commands yes/no as a :class:`robustness.datasets.Dataset` (docs/original.md §3.1, quirk 7).
 
 Training: indices drawn with replacement, each clip time-shifted ±100 ms and mixed with background noise
 (probability 0.8, volume U(0, 0.1); silence always, volume U(0, 1)), then MFCC → [98, 40]; everything is
@@ -77,7 +77,8 @@ def draw_mixing(rng, silence: np.ndarray, background: Background, config, traini
 
 
 def mix_audio(clips: np.ndarray, silence: np.ndarray, mixing: Mixing, background: Background) -> np.ndarray:
-    """clip(shift(foreground) + volume · noise, −1, 1): int16 [B, S] → float32 [B, S] (spec §3.1 order).
+    """clip(shift(foreground) + volume · noise, −1, 1): int16 [B, S] → float32 [B, S] (docs/original.md §3.1
+    order).
 
     Silence entries have foreground volume 0; a positive shift pads zeros in front, a negative one at the
     end. Rows are contiguous slice copies (a per-row loop is ~10× faster than fancy-index gathers here).

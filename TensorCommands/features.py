@@ -1,4 +1,4 @@
-"""MFCC features exactly as the original TF pipeline computed them, in numpy (spec §3.1).
+"""MFCC features exactly as the original TF pipeline computed them, in numpy (docs/original.md §3.1).
 
 The original (``TensorCommands/input_data.py@47ed9584``, ``get_processing``) ran, per clip:
 ``tf.signal.stft(frame 480, step 160, periodic Hann, FFT 512)`` → ``abs`` → ``tensordot`` with

@@ -1,4 +1,5 @@
-"""Which clip goes where: the Speech Commands hash split and the silence/unknown index (spec §3.1).
+"""Which clip goes where: the Speech Commands hash split and the silence/unknown index (docs/original.md
+§3.1).
 
 Reproduces ``AudioProcessor.prepare_data_index`` of ``TensorCommands/input_data.py@47ed9584`` with a
 seeded ``numpy.random.Generator`` in place of the global ``random`` module, on whatever word folders exist

@@ -1,6 +1,6 @@
 """datajuicer: grids of dicts, a template language, and cached, concurrency-safe function runs.
 
-A reimplementation of the experiment engine of the original repository (spec datajuicer.md) with the
+A reimplementation of the experiment engine of the original repository (datajuicer/README.md) with the
 same public names; see ``datajuicer/README.md``. It knows nothing about neural networks.
 """
 

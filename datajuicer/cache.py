@@ -1,4 +1,4 @@
-"""``@cachable`` and the per-element cache algorithm (spec datajuicer.md §2.2, §3), concurrency-safe.
+"""``@cachable`` and the per-element cache algorithm (README "`@cachable`"), concurrency-safe.
 
 One element of a ``run`` over a cachable function:
 
@@ -65,7 +65,8 @@ def current_session() -> SessionInfo | None:
 def cachable(
     dependencies=None, saver=in_out.easy_saver, loader=_AUTO, checker=_AUTO, table_name=None, version="0"
 ):
-    """Mark a function as cachable by ``run`` (spec §2.2); returns the same function with attributes.
+    """Mark a function as cachable by ``run`` (README "`@cachable`"); returns the same function with
+    attributes.
 
     ``dependencies``: parameter names or ``"arg:key"`` (``key`` is a ``get`` key on that argument, e.g.
     ``"model:{architecture}_session_id"``; a numeric key indexes a list). Default: all parameters.
@@ -117,7 +118,8 @@ def is_cachable(func: Any) -> bool:
 
 
 def _dependency_value(value: Any, key: str) -> Any:
-    """``get(value, key)``; a numeric key indexes a list (or an int-keyed dict) — spec §7 bug 6."""
+    """``get(value, key)``; a numeric key indexes a list (or an int-keyed dict) — README "Differences from the
+    original", item 6."""
     if key.isdigit():
         if isinstance(value, Sequence) and not isinstance(value, str):
             return value[int(key)]
@@ -197,7 +199,7 @@ def _find_valid(el: _Element) -> tuple[int, Any] | None:
 
 
 def _new_sid(conn, table: str) -> int:
-    while True:  # 9e9 ids: a collision is rare, but it must be a retry, not a crash (spec §3.6)
+    while True:  # 9e9 ids: a collision is rare, but it must be a retry, not a crash (README "Concurrency")
         sid = 1_000_000_000 + secrets.randbelow(9_000_000_000)
         if database.register_session_id(conn, table, sid):
             return sid

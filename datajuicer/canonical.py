@@ -1,10 +1,10 @@
 """Canonical JSON: one text per value, for cache keys (sha256) and for the default JSON result files.
 
-Two encodings share one walker (spec datajuicer.md §7 "Storage"):
+Two encodings share one walker (README "`@cachable`", "Cache key"):
 
 * **Key form** (``for_key=True``) is the identity of a dependency value. It is type-strict where JSON is:
   ``1``, ``1.0``, ``"1"`` and ``True`` are four different keys (the original aliased them through SQLite
-  affinity, spec §3.1). Tuples and lists are the same key (JSON has no tuple, and a config tuple must hit
+  affinity). Tuples and lists are the same key (JSON has no tuple, and a config tuple must hit
   the entry made from a list parsed off a command line). Values with no faithful JSON form (functions,
   arbitrary objects) raise ``TypeError``: a dependency must be data.
 * **Result form** (``for_key=False``) round-trips through :func:`loads`: tuples, sets, non-string dict keys,
@@ -110,7 +110,7 @@ def canonical_json(value: Any, path: str = "value") -> str:
 
 
 def cache_key(table: str, version: str, dependencies: dict) -> str:
-    """sha256 (hex) of the canonical JSON of (table, version, dependency values) — style.md G10."""
+    """sha256 (hex) of the canonical JSON of (table, version, dependency values)."""
     deps = encode(dependencies, for_key=True, path="dependencies")
     text = dumps_canonical({"table": table, "version": version, "dependencies": deps})
     return hashlib.sha256(text.encode("utf-8")).hexdigest()

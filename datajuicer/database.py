@@ -1,19 +1,20 @@
-"""SQLite storage for sessions (spec datajuicer.md §2.11, §3, §4.2), with the original's bugs fixed.
+"""SQLite storage for sessions (README "Lower-level modules" and "`@cachable`", "Rows and statuses"), with the
+original's bugs fixed.
 
 * Identifiers are always quoted (``"`` doubled) and every value is a bound parameter: no SQL text is
   ever built from a grid value, so quotes, semicolons, ``inf``/``nan`` or a value equal to a column name
-  are stored and matched literally (spec §7 bugs 8, 9).
+  are stored and matched literally (README "Differences from the original", items 8, 9).
 * Connections use WAL mode and a busy timeout (``BUSY_TIMEOUT_SECONDS``); writers that must not race use
   ``BEGIN IMMEDIATE`` (:func:`transaction`). Errors are raised, not swallowed; only "no such table" reads
   as "no rows".
 * **Session tables** (one per cachable function, named by its ``table_name``) have a fixed, schema-free
   layout: the dependency values live in one canonical-JSON column, so a new dependency never needs an
-  ``ALTER TABLE`` (spec §7 bugs 10, 11). Columns: ``SESSION_COLUMNS``.
+  ``ALTER TABLE`` (README "Differences from the original", items 10, 11). Columns: ``SESSION_COLUMNS``.
 * The generic helpers ``select``/``insert``/``remove``/``get_tables`` keep the original names. ``select``
   on a session table also filters on dependency names (exact, type-strict match on the JSON values).
 
 WAL needs a local file system: on NFS/GPFS keep ``cache_dir`` on node-local disk or set
-``JOURNAL_MODE = "DELETE"`` (spec §3.6).
+``JOURNAL_MODE = "DELETE"`` (README "Concurrency").
 """
 
 from __future__ import annotations

@@ -1,10 +1,11 @@
-"""Grid operations: ``split``, ``configure``, ``query``, ``reduce_keys``, ``make_unique`` (spec §2.5–2.9).
+"""Grid operations: ``split``, ``configure``, ``query``, ``reduce_keys``, ``make_unique`` (README "Grids").
 
 A grid is a list of dicts (a single dict is accepted and wrapped). Nothing here mutates its input: every
 function returns new lists of shallow copies.
 
 ``where`` filters (``{key: value}``, all must hold, values read with ``get`` so templates resolve) treat an
-element that **lacks** a key as a non-match, so heterogeneous grids work (spec §7 bug 7). A key missing
+element that **lacks** a key as a non-match, so heterogeneous grids work (README "Differences from the
+original", item 7). A key missing
 from *every* element of a non-empty grid is an error (``KeyError``): that is almost always a typo.
 """
 
@@ -121,7 +122,7 @@ def _identity(values: list) -> list:
 def query(
     grid, select, where=None, group_by=None, reduction=_identity, return_func=False, flatten_reductions=False
 ):
-    """Select values from the elements matching ``where``, grouped and reduced (spec §2.7).
+    """Select values from the elements matching ``where``, grouped and reduced (README "Grids").
 
     ``select``: one key (each group collapses to its value list, unless ``flatten_reductions``), a list of
     keys (a dict per group), or ``"*"`` (the keys every element of the group has). Elements lacking a
@@ -166,7 +167,7 @@ def _lookup_function(groups: list[dict], results: list) -> Callable[[Mapping], A
 
 
 def reduce_keys(grid, keys, reduction, where=None, group_by=None) -> list[dict]:
-    """``[{**group, **reduced}]``: reduce ``keys`` over elements that agree on ``group_by`` (spec §2.8).
+    """``[{**group, **reduced}]``: reduce ``keys`` over elements that agree on ``group_by`` (README "Grids").
 
     ``group_by=None`` groups by every other key that all elements have (keys of the first element first).
     """
@@ -194,7 +195,7 @@ def _identity_key(value: Any) -> str:
 
 
 def make_unique(grid, keys=None) -> list:
-    """Shallow copies of the grid without duplicates (first occurrence kept, order preserved; spec §2.9).
+    """Shallow copies of the grid without duplicates (first occurrence kept, order preserved; README "Grids").
 
     Two elements are duplicates when they have the same keys (or, with ``keys``, the same values for those
     keys) and equal values: data compared type-strictly by canonical JSON, callables by module and

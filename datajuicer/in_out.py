@@ -1,4 +1,5 @@
-"""Result files: atomic writes, the default JSON saver/loader/checker, opt-in pickle (spec datajuicer.md §2.12).
+"""Result files: atomic writes, the default JSON saver/loader/checker, opt-in pickle (README "Lower-level
+modules", "`@cachable`").
 
 Callback signatures (the 3-parameter form the final original code calls):
 ``saver(sid, table, cache_dir, result)``, ``loader(sid, table, cache_dir) -> result``,
@@ -8,7 +9,8 @@ Callback signatures (the 3-parameter form the final original code calls):
   ``<cache_dir>/<table>_<sid>.json`` with the tagged JSON of :mod:`datajuicer.canonical` (tuples, sets,
   ``nan``/``inf`` and numpy arrays round-trip). A result with no JSON form raises ``TypeError``.
 * ``pickle_saver``/``pickle_loader``/``pickle_checker`` are opt-in: unpickling a cache that came from
-  somewhere else executes arbitrary code (spec §7 "Security"), which is why pickle is not the default.
+  somewhere else executes arbitrary code (README "`@cachable`": pickle is opt-in), which is why pickle is not
+  the default.
 * Checkers detect a truncated or corrupted file, **remove it** (with a warning) and return ``False``, so
   the engine recomputes exactly that entry. A checker's successful parse is handed to the loader that
   follows in the same thread, so a cache hit reads the file once.

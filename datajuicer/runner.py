@@ -1,6 +1,7 @@
-"""``run``: apply a function to every element of a grid, with templated arguments and caching (spec §2.1).
+"""``run``: apply a function to every element of a grid, with templated arguments and caching (README
+"`run`").
 
-Differences from the original, all deliberate (spec §7):
+Differences from the original, all deliberate (README "Differences from the original"):
 
 * keyword-argument templates are formatted per element (bug 1); ``store_key`` works for plain functions
   too (bug 2); the returned elements of a cachable call always carry ``session_id`` (bug 4);
@@ -179,7 +180,7 @@ def _run_grid(grid: Any, func: Any, args: tuple, kwargs: dict, opts: dict) -> Ru
 def run(
     grid, func, n_threads=1, run_mode="normal", cache_mode="normal", cache_dir="Sessions/", store_key=None
 ):
-    """Return ``runner(*args, **kwargs)`` that calls ``func`` once per grid element (spec §2.1).
+    """Return ``runner(*args, **kwargs)`` that calls ``func`` once per grid element (README "`run`").
 
     ``func``: a callable or a key naming one in each element. String arguments are templates formatted
     against the element (``"{*}"`` passes the element itself). Cachable functions (``@cachable``) are looked

@@ -1,6 +1,7 @@
-"""``Table``: pivot a grid into an N-dimensional table for visualisers (spec datajuicer.md §2.14).
+"""``Table``: pivot a grid into an N-dimensional table for visualisers (README "Tables and LaTeX").
 
-Fixed relative to the original (spec §7 bug 12): the grid is shallow-copied, never deep-copied; the
+Fixed relative to the original (README "Differences from the original", item 12): the grid is shallow-copied,
+never deep-copied; the
 caller's ``label_dict`` is never mutated (the table keeps its own copy, exposed as ``table.label_dict``);
 synthetic axes get deterministic names ``__axis<i>__`` whose labels are registered (a ``Dummy_Var`` label is
 ``""``); ``Product_Var`` works and ``dim`` merges the *leading* axes into one product axis; axis values of

@@ -1,4 +1,4 @@
-r"""The template mini-language (spec datajuicer.md §2.3–2.4), with a defined grammar and escapes.
+r"""The template mini-language (README "Templates"), with a defined grammar and escapes.
 
 Grammar (``{`` / ``}`` delimit groups; the text outside groups is copied)::
 
@@ -232,7 +232,7 @@ def _expand(data: Any, value: Any, name: Any, ctx: _Ctx) -> Any:
     if not (type(value) is str and "{" in value):
         return value
     # Expanding the same template string for the same element while it is already being expanded can
-    # only loop forever (spec §7: the original recursed until RecursionError).
+    # only loop forever (the original recursed until RecursionError).
     marker = (id(data), value)
     seen = [m for m, _ in ctx.active]
     if marker in seen:
@@ -302,7 +302,7 @@ def _format(data: Any, template: str, ctx: _Ctx) -> Any:
 
 
 def format_template(data: Any, template: str) -> Any:
-    """Resolve ``template`` against one element ``data`` (spec §2.3); see the module docstring."""
+    """Resolve ``template`` against one element ``data`` (README "Templates"); see the module docstring."""
     if not isinstance(template, str):
         raise TypeError(f"format_template expects a str template, got {type(template).__name__}")
     if "{" not in template and "}" not in template:
@@ -316,7 +316,8 @@ def format_template(data: Any, template: str) -> Any:
 
 
 def get(data: Any, key: Any, default: Any = NODEFAULT) -> Any:
-    """The value of key expression ``key`` in ``data`` (spec §2.4): ``"a"``, ``"fav_{topic}"``, ``"f({x})"``.
+    """The value of key expression ``key`` in ``data`` (README "Templates"): ``"a"``, ``"fav_{topic}"``,
+    ``"f({x})"``.
 
     ``"*"`` is ``data`` itself; a non-``str`` key is a plain lookup (``get(row, 0)``). With ``default``, a
     missing key gives the default (a template default is expanded too, as in the original).

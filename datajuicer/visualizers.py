@@ -1,4 +1,4 @@
-r"""``visualizer`` and ``latex`` (spec datajuicer.md §2.15).
+r"""``visualizer`` and ``latex`` (README "Tables and LaTeX").
 
 ``@visualizer(dim)`` turns ``f(table, **kw)`` into ``g(grid, independent_keys, dependent_keys,
 label_dict=None, order=None, **kw)``, which builds a :class:`~datajuicer.table.Table` and calls ``f``.

@@ -1,4 +1,5 @@
-"""The parameter attack θ* and the robust training loss (spec §1.1-1.2, report-era `loss_jax.py@8119e742`).
+"""The parameter attack θ* and the robust training loss (docs/original.md §1.1-1.2, report-era
+`loss_jax.py@8119e742`).
 
     for every tensor k:  θ*_k ← θ_k ⊙ (1 + σ_rel·ε₁) + σ_const·ε₂          ε₁, ε₂ ~ N(0, I), own key per tensor
                          a_k  = (ζ_rel·θ_k + ζ_const) / N                   signed θ (report, quirk 1); |θ| if abs
@@ -27,7 +28,7 @@ P_NORMS = ("inf", "2")  # the valid values of -p_norm
 
 
 class AttackSettings(NamedTuple):
-    """Attack hyperparameters (spec §1.3 names), all required: the config builds them
+    """Attack hyperparameters (docs/original.md §1.3 names), all required: the config builds them
     (``robustness.configs.attack_kwargs``). Python values: the strings, bools and N are static."""
 
     attack_size_mismatch: float  # ζ_rel
@@ -148,7 +149,8 @@ def attack_parameters(
 ):
     """θ* for inputs x and the N+1 boundary-loss values (`kl_trajectory`, before each step + after the last).
 
-    `forward(params, x, dropout_mask) -> (logits, spikes)`; arguments as `AttackSettings` (spec §1.2-1.3).
+    `forward(params, x, dropout_mask) -> (logits, spikes)`; arguments as `AttackSettings` (docs/original.md
+    §1.2-1.3).
     θ* is differentiable w.r.t. params (through θ*_0 and the step sizes; the sign terms are constants).
     """
     s = _settings(
@@ -235,7 +237,8 @@ def training_loss_and_aux(
 
 
 def training_loss(forward, params, x, y, *, key, beta_robustness, treat_as_constant, **attack_kwargs):
-    """The scalar training loss of `training_loss_and_aux` (spec §1.1); `attack_kwargs` holds `reg` and
+    """The scalar training loss of `training_loss_and_aux` (docs/original.md §1.1); `attack_kwargs` holds
+    `reg` and
     every `AttackSettings` field (all required: `robustness.configs.loss_kwargs(config)` builds them)."""
     loss, _ = training_loss_and_aux(
         forward,
@@ -251,7 +254,8 @@ def training_loss(forward, params, x, y, *, key, beta_robustness, treat_as_const
 
 
 def mask_recurrent_diagonal(grads: dict) -> dict:
-    """Zero the diagonal of the W_rec gradient (spec §1.1) so self-connections stay exactly 0; else no-op.
+    """Zero the diagonal of the W_rec gradient (docs/original.md §1.1) so self-connections stay exactly 0;
+    else no-op.
 
     Works on (n, n) and on seed-batched (..., n, n) gradients.
     """

@@ -1,7 +1,7 @@
 """The Experiments' evaluations of trained models, cached in the datajuicer sessions database.
 
 Each is a ``datajuicer.cachable`` function keyed by the model's training session id + architecture + the
-evaluation settings (plus ``EVAL_VERSION``; spec original-code.md §5.1-5.3); results are JSON in the
+evaluation settings (plus ``EVAL_VERSION``; docs/original.md §5.1-5.3); results are JSON in the
 sessions directory. The weights are read from ``resources_dir`` (not part of the key):
 
 * ``test_accuracy(model, test_limit)`` → float;
@@ -166,7 +166,8 @@ def evaluate(grid: list[dict], func, store_key: str, *args, dirs: Dirs) -> list[
 
 
 def mismatch_evaluation(models: list[dict], levels, n_draws: int, test_limit: int, dirs: Dirs) -> list[dict]:
-    """Every model × σ with ``mismatch_list`` stored (``n_draws`` draws, 1 at σ = 0, spec §5.2)."""
+    """Every model × σ with ``mismatch_list`` stored (``n_draws`` draws, 1 at σ = 0, docs/original.md
+    §5.2)."""
     grid = [
         {**m, "mm_level": float(s), "n_draws": 1 if s == 0 else int(n_draws)} for m in models for s in levels
     ]

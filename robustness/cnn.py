@@ -1,4 +1,5 @@
-"""Fashion-MNIST CNN of the report (spec §2.2, `CNN_Jax.py@2cb78a00`, report-era `main_CNN_jax.py`).
+"""Fashion-MNIST CNN of the report (docs/original.md §2.2, `CNN_Jax.py@2cb78a00`, report-era
+`main_CNN_jax.py`).
 
     x (B,1,28,28) → standardise over (B,H,W) → conv K1 (64,1,4,4) pad ((2,1),(2,1)) + CB1 → ReLU → pool 2×2
       → conv K2 (64,64,4,4) VALID + CB2 → ReLU → pool 2×2 (floor: 11 → 5) → flatten (C,H,W) = 1600
@@ -7,7 +8,8 @@
 Batch statistics are used at training *and* test time (quirk 5), eps 1e-5 as `jax.nn.standardize`.
 Parameters keep the original layouts (NCHW biases, OIHW kernels). Internally the convolutions run in NHWC
 as matmuls (`conv2d`): `lax.conv_general_dilated` inside `lax.scan` (the attack loop) is ~50× slower on
-XLA:CPU (performance-notes.md); the tests check equality with `lax.conv_general_dilated`.
+XLA:CPU (benchmarks/bench_core.py, README "Benchmarks"); the tests check equality with
+`lax.conv_general_dilated`.
 """
 
 import functools
@@ -90,7 +92,7 @@ def forward(params: dict, x: jax.Array, dropout_mask=None):
     """Logits (batch, 10) and a zero "spikes" placeholder (1, 1, 1) for images x: (batch, 1, 28, 28).
 
     `dropout_mask` is accepted for interface compatibility and ignored: the report-era CNN has no dropout
-    (units = 1). The placeholder makes the firing-rate term the constant reg·0.01² (spec §1.1).
+    (units = 1). The placeholder makes the firing-rate term the constant reg·0.01² (docs/original.md §1.1).
     """
     del dropout_mask
     x = jax.nn.standardize(x, axis=(0, 2, 3))  # batch statistics, also at test time (quirk 5)

@@ -41,9 +41,10 @@ def field_default(cls, name: str):
 
 @dataclass(frozen=True, kw_only=True)
 class TrainConfig:
-    """Robust-training, optimiser and bookkeeping flags shared by the three tasks (spec §1.3, §4)."""
+    """Robust-training, optimiser and bookkeeping flags shared by the three tasks (docs/original.md §1.3,
+    §4)."""
 
-    # --- the robust objective and its attack (spec §1.1-1.2) ---
+    # --- the robust objective and its attack (docs/original.md §1.1-1.2) ---
     # beta_robustness is the report's β; the LSNN's `beta` (adaptation strength) is unrelated.
     beta_robustness: float = flag(
         1.0, "β: weight of the KL(f_θ ‖ f_θ*) robustness term (0 = standard training)"
@@ -68,7 +69,7 @@ class TrainConfig:
     )
     dropout_prob: float = flag(0.0, "dropout probability (one mask per neuron per sequence); report: 0")
     reg: float = flag(0.001, "firing-rate regulariser weight (summed over batch × neurons, target 10 Hz)")
-    # --- optimisation (spec §4) ---
+    # --- optimisation (docs/original.md §4) ---
     learning_rate: tuple[float, ...] = flag((0.001, 0.0001), "piecewise learning rates 'a,b'")
     n_epochs: tuple[int, ...] = flag((32, 8), "epochs per learning-rate phase 'e1,e2'")
     lr_schedule_quirk: bool = flag(True, "quirk 3: report's in-place cumsum schedule (e1 @a, then e1+e2 @b)")

@@ -1,7 +1,8 @@
 """Which dataset a config trains on, and the summary command.
 
 ``load_dataset(config)`` resolves the config's data folder and builds the reader its task names
-(``robustness.tasks``): Speech Commands (spec §3.1), MIT-BIH (§3.2) or Fashion-MNIST (§3.3). The common
+(``robustness.tasks``): Speech Commands (docs/original.md §3.1), MIT-BIH (§3.2) or Fashion-MNIST (§3.3). The
+common
 interface, ``DataError`` and the cache are in ``robustness.datasets``.
 
 ``python -m robustness.data [speech] [ecg] [fashion_mnist] [-seed=N] [-json]`` prints split sizes and class

@@ -76,7 +76,7 @@ def mismatch_accuracies(
 
 
 def surface_accuracies(task: Model, params, x, y, c: float, *, key, n_draws: int, batch_size=EVAL_BATCH_SIZE):
-    """Accuracy after θ + c·sign(U(−1,1)) (spec §5.3 "surface"), one value per draw."""
+    """Accuracy after θ + c·sign(U(−1,1)) (docs/original.md §5.3 "surface"), one value per draw."""
     out = []
     for i in range(n_draws):
         perturbed = mismatch.surface_perturb(params, c, key=jax.random.fold_in(key, i))

@@ -2,7 +2,7 @@
 
 Every command is an argv list (never a shell string run by ``os.system``); the python command handed to a
 scheduler is one ``shlex.join``-ed string, which the job's shell splits back into exactly the same argv.
-The defaults reproduce the original ETH Leonhard request (spec cluster.md §0, datajuicer.md §4.5/§5)::
+The defaults reproduce the original ETH Leonhard request (docs/cluster.md §0)::
 
     bsub -o ../logs/{session_id} -W 24:00 -n 16 -R "rusage[mem=4096]" "python3 {code_file} {args}"
 
@@ -11,7 +11,7 @@ with one deliberate difference: the log is ``<log_dir>/<session_id>.log`` (defau
 Unlike the original, ``$SCRATCH``-style variables are expanded here (no submitting shell does it any more),
 the scheduler's return code is checked, and the job id is parsed and recorded in
 ``<log_dir>/<sid>.submit.json``. SLURM gets the equivalent request (``--time=24:00:00``, not ``24:00``,
-which SLURM reads as 24 minutes: cluster.md error 13).
+which SLURM reads as 24 minutes: docs/cluster.md error 13).
 """
 
 from __future__ import annotations
@@ -197,7 +197,7 @@ def submit(
     """Run ``argv`` (from ``launch_argv``) and return at once for bsub/sbatch, after the run for direct.
 
     Creates the log directory first (a missing ``--output`` directory makes SLURM fail the job silently,
-    cluster.md error 12). direct: stdout+stderr are appended to the log (and echoed with ``tee``).
+    docs/cluster.md error 12). direct: stdout+stderr are appended to the log (and echoed with ``tee``).
     bsub/sbatch: the job id is parsed from the reply. Either way ``<log_dir>/<sid>.submit.json`` records
     the argv, mode, job id and return code. ``check`` (default) raises LaunchError, with the scheduler's
     message or the log's tail, when the scheduler refuses or the direct run exits non-zero; with

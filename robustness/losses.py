@@ -1,4 +1,4 @@
-"""Task loss and boundary (robustness) losses of the report (spec §1.1, `loss_jax.py@8119e742`).
+"""Task loss and boundary (robustness) losses of the report (docs/original.md §1.1, `loss_jax.py@8119e742`).
 
     L_nat = CE(y, f_θ(X)) + reg · Σ_{b,n} (mean_t z_{b,t,n} − 0.01)²        (summed: quirk 4)
     L_rob = D(f_θ(X), f_θ*(X)),  D ∈ {kl, reverse_kl, l2, js}
@@ -74,7 +74,8 @@ def l2_distance(logits, logits_star):
 
 
 def boundary_loss(name: str, clean_logits, attacked_logits, kl_min_prob):
-    """The distance `name` between clean (θ) and attacked (θ*) outputs; a scalar (spec §1.1 L_rob)."""
+    """The distance `name` between clean (θ) and attacked (θ*) outputs; a scalar (docs/original.md §1.1
+    L_rob)."""
     if name == "kl":
         return kl_divergence(clean_logits, attacked_logits, kl_min_prob)
     if name == "reverse_kl":

@@ -1,4 +1,5 @@
-"""Adaptive leaky integrate-and-fire network (LSNN) of the report (spec §2.1, `RNN_Jax.py@1a9f889c`).
+"""Adaptive leaky integrate-and-fire network (LSNN) of the report (docs/original.md §2.1,
+`RNN_Jax.py@1a9f889c`).
 
 One recurrent layer of ALIF neurons, features injected as currents, readout on time-averaged spikes.
 With α = exp(−dt/τ), ρ = exp(−dt/τ_a), per time step t (row vectors, all states 0 at t = 0):
@@ -27,7 +28,8 @@ from jax.custom_derivatives import CustomVJPPrimal, SymbolicZero
 
 from robustness.surrogate import pseudo_derivative, spike
 
-# Dividing a [−2, 2]-truncated standard normal by its std (0.8796…) gives unit variance (spec §2.1 init).
+# Dividing a [−2, 2]-truncated standard normal by its std (0.8796…) gives unit variance (docs/original.md §2.1
+# init).
 TRUNCATED_NORMAL_STD = 0.87962566103423978
 # lax.scan unroll factor of the time loops. Measured: 2 is ≤ 10 % faster for the standard step, no faster
 # for the robust one, and compiles ~40 % longer.
@@ -35,7 +37,8 @@ SCAN_UNROLL = 1
 
 
 class LsnnConstants(NamedTuple):
-    """Neuron constants of spec §2.1 (times in ms), all passed to `forward` by keyword. No defaults here:
+    """Neuron constants of docs/original.md §2.1 (times in ms), all passed to `forward` by keyword. No
+    defaults here:
     the LSNN config (`robustness.tasks.lsnn_common.LsnnConfig`) is their one source."""
 
     tau: float

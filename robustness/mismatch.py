@@ -1,9 +1,11 @@
-"""Device-mismatch perturbations and accuracy under mismatch (spec §5.1, §5.3; `experiment_utils.py@ce9b2ed8`).
+"""Device-mismatch perturbations and accuracy under mismatch (docs/original.md §5.1, §5.3;
+`experiment_utils.py@ce9b2ed8`).
 
     θ̃ = θ ⊙ (1 + σ·N(0, 1))      every element of every tensor, biases included (relative Gaussian mismatch)
     θ̃ = θ + c·sign(U(−1, 1))     "surface" perturbation of the constant-attack figure: each element ±c
 
-Unlike the original (numpy global RNG re-seeded inside the evaluation, spec §5.1), every draw has its own
+Unlike the original (numpy global RNG re-seeded inside the evaluation, docs/original.md §5.1), every draw has
+its own
 key, so draws are independent. Accuracies count correct predictions over the whole set (a final partial
 batch is weighted by its size); the CNN's batch statistics make the batch size part of the evaluation.
 """
@@ -30,7 +32,7 @@ def perturb(params: dict, sigma, *, key: jax.Array) -> dict:
 
 
 def surface_perturb(params: dict, c, *, key: jax.Array) -> dict:
-    """θ + c·sign(U(−1, 1)): every element moved by exactly ±c (spec §5.3 "Surface c")."""
+    """θ + c·sign(U(−1, 1)): every element moved by exactly ±c (docs/original.md §5.3 "Surface c")."""
     keys = _tensor_keys(params, key)
     return {
         name: theta + c * jnp.sign(jax.random.uniform(keys[name], theta.shape, theta.dtype, -1.0, 1.0))

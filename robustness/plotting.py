@@ -14,7 +14,8 @@ import numpy as np
 import pandas as pd
 import seaborn as sns
 
-STANDARD_COLOR, ROBUST_COLOR = "#4c84e6", "#6ea3ff"  # the original's split-violin colours (spec §5.2)
+# the original's split-violin colours (docs/original.md §5.2)
+STANDARD_COLOR, ROBUST_COLOR = "#4c84e6", "#6ea3ff"
 STYLE = {
     "text.usetex": False,  # the original required a LaTeX install; mathtext covers our labels
     "font.family": "sans-serif",
@@ -49,7 +50,8 @@ def split_violin(
     labels=("Standard", "Robust"),
     legend: bool = False,
 ):
-    """Seaborn split violins (spec §5.2): per position, left half = ``data_left[i]``, right = ``data_right[i]``.
+    """Seaborn split violins (docs/original.md §5.2): per position, left half = ``data_left[i]``, right =
+    ``data_right[i]``.
 
     ``inner="quartile"``, ``cut=0`` (no density beyond the data), widths scaled to the same maximum
     (``density_norm="width"``), y-limits [0, 1] (accuracies). ``positions`` label the categories in
@@ -85,7 +87,8 @@ def split_violin(
 
 
 def mean_lines(ax, values: Sequence[float], colors: Sequence[str], labels: Sequence[str] = (), **kw):
-    """Horizontal reference lines, e.g. mean(acc_σ)/mean(acc_0) per method (spec §5.2: red/green)."""
+    """Horizontal reference lines, e.g. mean(acc_σ)/mean(acc_0) per method (docs/original.md §5.2:
+    red/green)."""
     labels = list(labels) or [None] * len(values)
     style = {"linewidth": 0.8, "linestyle": "--"} | kw
     return [

@@ -26,7 +26,7 @@ class Profile:
     seeds: tuple[int, ...]  # seeds per configuration
     train: dict = field(default_factory=dict)  # architecture -> training flag overrides
     n_draws: int = 50  # mismatch draws per model and level (1 at σ = 0)
-    surface_draws: int = 2  # draws of the ±c·sign(U) "surface" perturbation (spec §5.3)
+    surface_draws: int = 2  # draws of the ±c·sign(U) "surface" perturbation (docs/original.md §5.3)
     test_limit: int = 0  # evaluate on the first N test examples (0 = the whole test set)
     experiment_train: dict = field(default_factory=dict)  # experiment -> flag overrides on top of ``train``
     experiment_settings: dict = field(default_factory=dict)  # experiment -> grid settings (see ``settings``)

@@ -1,4 +1,4 @@
-"""Piecewise learning-rate schedule ``learning_rate="a,b"`` / ``n_epochs="e1,e2"`` (spec §4).
+"""Piecewise learning-rate schedule ``learning_rate="a,b"`` / ``n_epochs="e1,e2"`` (docs/original.md §4).
 
 steps_i = ceil(e_i · N_train / batch_size). The report-era ``get_lr_schedule`` turned its ``iteration``
 array into a cumulative sum *in place*, and the main loop then ran ``sum(iteration)`` iterations, i.e.

@@ -1,11 +1,12 @@
-"""Statistics and table helpers shared by every Experiment (spec original-code.md §5.2–§5.4).
+"""Statistics and table helpers shared by every Experiment (docs/original.md §5.2–§5.4).
 
 * ``summarize``: n, mean, std, min, max, median and the 95 % confidence interval of the mean.
 * ``mann_whitney``: the two-sided Mann–Whitney U test with a rank-biserial effect size. The original
   printed ``scipy.stats.mannwhitneyu(a, b)`` with the SciPy < 1.7 default ``alternative=None``, which
   returned a *one-sided* p-value; that legacy value is returned as well, for comparison only.
 * ``markdown_table`` / ``latex_table`` / ``format_mean_std``: text tables (no LaTeX install needed).
-* ``moving_average``: the original's causal moving average (spec §5.3), window ``MOVING_AVERAGE_WINDOW``.
+* ``moving_average``: the original's causal moving average (docs/original.md §5.3), window
+``MOVING_AVERAGE_WINDOW``.
 """
 
 from collections.abc import Sequence
@@ -13,7 +14,7 @@ from collections.abc import Sequence
 import numpy as np
 from scipy import stats as sps
 
-MOVING_AVERAGE_WINDOW = 50  # the original's moving-average length (spec §5.3)
+MOVING_AVERAGE_WINDOW = 50  # the original's moving-average length (docs/original.md §5.3)
 
 
 def _as_1d(values, what: str) -> np.ndarray:
@@ -82,7 +83,7 @@ def mann_whitney(a, b) -> dict:
       every a. With a = standard and b = robust accuracies, r > 0 favours robust training.
     * ``p_one_sided``: the one-sided p for H1 "b tends to be larger than a".
     * ``p_legacy``: the value the original printed (SciPy < 1.7 default ``alternative=None``: one-sided,
-      asymptotic, direction chosen by the data; spec §5.2). Do not use it as a two-sided p.
+      asymptotic, direction chosen by the data; docs/original.md §5.2). Do not use it as a two-sided p.
     """
     a = _as_1d(a, "mann_whitney(a)")
     b = _as_1d(b, "mann_whitney(b)")
@@ -150,7 +151,7 @@ def latex_table(header: Sequence, rows: Sequence[Sequence]) -> str:
 
 
 def moving_average(x, n: int = MOVING_AVERAGE_WINDOW) -> np.ndarray:
-    """Causal moving average with the original's semantics (spec §5.3), same length as ``x``.
+    """Causal moving average with the original's semantics (docs/original.md §5.3), same length as ``x``.
 
     ``np.convolve(x, ones(n)/n, mode="full")[:len(x)]``: y[t] = (x[t] + … + x[t−n+1]) / n with
     x[<0] = 0. **Warm-up:** the first n − 1 outputs divide a partial sum by the full n, so they are

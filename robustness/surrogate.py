@@ -1,4 +1,4 @@
-"""The spike non-linearity with the report's surrogate derivative (spec §2.1, quirk 6).
+"""The spike non-linearity with the report's surrogate derivative (docs/original.md §2.1, quirk 6).
 
 Forward: the Heaviside step ``H(u) = [u > 0]`` of the normalised membrane ``u = (v − A)/A``.
 Backward: the pseudo-derivative ``dampening_factor · max(0, 1 − |u|)``; the original hard-codes 0.3, which

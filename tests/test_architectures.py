@@ -1,6 +1,6 @@
 """architectures.py: defaults from the one config source, canonical values (no cache aliasing), the
 cachable train runner bound to a resources directory, its done-checker and loader, and load_models
-(spec datajuicer.md §4.5–4.7)."""
+(docs/original.md §4, "Experiment manager")."""
 
 from __future__ import annotations
 

@@ -1,4 +1,5 @@
-"""The θ* attack and the robust loss (spec §1.1-1.2): golden steps, box, Jacobian, equivalences, guards."""
+"""The θ* attack and the robust loss (docs/original.md §1.1-1.2): golden steps, box, Jacobian, equivalences,
+guards."""
 
 import functools
 

@@ -1,4 +1,5 @@
-"""Fashion-MNIST CNN (spec §2.2): patch-matmul convolution, batch statistics, initialisation quirks."""
+"""Fashion-MNIST CNN (docs/original.md §2.2): patch-matmul convolution, batch statistics, initialisation
+quirks."""
 
 import math
 
@@ -20,7 +21,8 @@ def batch():
 
 
 def reference_forward(params, x):
-    """Spec §2.2 written with lax.conv_general_dilated (NCHW/OIHW) and reduce_window max-pooling."""
+    """docs/original.md §2.2 written with lax.conv_general_dilated (NCHW/OIHW) and reduce_window
+    max-pooling."""
 
     def pool(h):
         return jax.lax.reduce_window(h, -jnp.inf, jax.lax.max, (1, 1, 2, 2), (1, 1, 2, 2), "VALID")

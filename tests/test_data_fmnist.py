@@ -37,7 +37,7 @@ def dataset(fashion_dir):
 def test_idx_files_hold_the_official_data(raw):
     assert raw["train_images"].shape == (60000, 28, 28) and raw["test_images"].shape == (10000, 28, 28)
     assert raw["train_images"].dtype == np.uint8
-    assert list(raw["train_labels"][:10]) == [9, 0, 0, 3, 0, 2, 7, 2, 5, 5]  # data-sources.md
+    assert list(raw["train_labels"][:10]) == [9, 0, 0, 3, 0, 2, 7, 2, 5, 5]  # official first labels
     assert np.all(np.bincount(raw["train_labels"]) == 6000) and np.all(
         np.bincount(raw["test_labels"]) == 1000
     )

@@ -1,4 +1,4 @@
-"""The Experiment modules (style.md G8, spec original-code.md §5): protocol, grids per profile (valid configs,
+"""The Experiment modules (docs/original.md §5): protocol, grids per profile (valid configs,
 no duplicates, the report's sizes and settings, shared models), evaluation keys and the reductions that
 feed the figures' tables. The smoke chain itself (train → figures on real data) is in test_make_figures.py.
 """
@@ -24,7 +24,7 @@ from robustness.profiles import PROFILES
 
 NAMES = sorted(p.stem for p in (REPO_ROOT / "Experiments").glob("*.py"))
 README_FIGURES = ("mismatch_experiment", "constant_attack_experiment", "methods_experiment")
-FULL_SIZES = {  # spec §5.2-5.6
+FULL_SIZES = {  # docs/original.md §5.2-5.6
     "mismatch_experiment": 60,
     "constant_attack_experiment": 40,
     "methods_experiment": 40,

@@ -1,6 +1,6 @@
 """figure_mismatch on the real chip measurements: row selection, cleaning, GMM ticks, σ-vs-μ fits, errors.
 
-Golden values are the ones listed in the data's SOURCE.md (shared/data/figure_mismatch).
+Golden values are the published ticks (docs/original.md §5.5) and those listed in the data's SOURCE.md.
 """
 
 import json

@@ -1,4 +1,4 @@
-"""Task and boundary losses (spec §1.1) against values computed by hand."""
+"""Task and boundary losses (docs/original.md §1.1) against values computed by hand."""
 
 import math
 

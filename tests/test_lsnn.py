@@ -1,4 +1,5 @@
-"""LSNN dynamics (spec §2.1): a hand trace, parity with a NumPy loop, surrogate values, BPTT, init."""
+"""LSNN dynamics (docs/original.md §2.1): a hand trace, parity with a NumPy loop, surrogate values, BPTT,
+init."""
 
 import math
 
@@ -16,7 +17,8 @@ REPORT = lsnn_constants(LsnnConfig())  # τ 20, τ_a 98, thr 0.01, beta 2, refr 
 
 
 def numpy_reference(w_in, w_rec, x, mask=None, **consts):
-    """The spec §2.1 equations in float64 NumPy, one Python step at a time. x: (batch, T, n_in)."""
+    """The docs/original.md §2.1 equations in float64 NumPy, one Python step at a time. x: (batch, T,
+    n_in)."""
     c = {**REPORT, **consts}
     alpha, rho = math.exp(-c["dt"] / c["tau"]), math.exp(-c["dt"] / c["tau_adaptation"])
     batch, steps, _ = x.shape
@@ -42,7 +44,7 @@ def test_hand_trace_spike_refractory_block_and_reset():
     w_rec = np.array([[0.0, 0.3], [-0.2, 0.0]])
     x = np.ones((1, 8, 1))
     alpha, rho = math.exp(-1 / 20), math.exp(-1 / 98)
-    # First three steps by hand, straight from the spec equations.
+    # First three steps by hand, straight from the equations of docs/original.md §2.1.
     v0 = (1 - alpha) * 2.0
     b1 = (1 - rho) * 1.0
     a1 = 0.01 + 2.0 * b1

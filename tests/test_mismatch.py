@@ -1,4 +1,4 @@
-"""Mismatch perturbations and accuracy under mismatch (spec §5.1, §5.3)."""
+"""Mismatch perturbations and accuracy under mismatch (docs/original.md §5.1, §5.3)."""
 
 import jax
 import jax.numpy as jnp

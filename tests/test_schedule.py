@@ -1,4 +1,4 @@
-"""Learning-rate schedule: the report's in-place cumsum quirk and the fixed schedule (spec §4)."""
+"""Learning-rate schedule: the report's in-place cumsum quirk and the fixed schedule (docs/original.md §4)."""
 
 import pytest
 
@@ -32,7 +32,7 @@ def test_phase_steps_ceil():
 
 
 def test_speech_default_total_matches_report_estimate():
-    # spec §4: speech "64,16" with N_train ~ 7.6k -> ~4.9k + 6.1k ~ 11k iterations with the quirk
+    # docs/original.md §4: speech "64,16" with N_train ~ 7.6k -> ~4.9k + 6.1k ~ 11k iterations with the quirk
     assert total_steps(SpeechConfig(), 7600) == 4864 + 4864 + 1216
     assert total_steps(SpeechConfig(lr_schedule_quirk=False), 7600) == 4864 + 1216
     assert total_steps(SpeechConfig(max_steps=300), 7600) == 300

@@ -1,6 +1,6 @@
 """train.py: golden command lines (the original Leonhard bsub request, its sbatch twin), seed groups,
 de-duplication, overrides and the cache key, skipping done and still-queued models, the CLI's errors, and a
-real direct-mode run of two tiny ECG models on MIT-BIH (spec datajuicer.md §5, cluster.md §4)."""
+real direct-mode run of two tiny ECG models on MIT-BIH (README "The experiment grid"; docs/cluster.md §4)."""
 
 from __future__ import annotations
 

@@ -1,4 +1,5 @@
-"""Spec datajuicer.md §8: the original README examples with their exact output, and acceptance rows 5–14."""
+"""The original README examples with their exact output, and acceptance checks (store_key, {*}, split order,
+where, run_mode load/load_any/force, no_save, dependency templates)."""
 
 import os
 
@@ -98,7 +99,7 @@ def test_store_key_name_cachable_includes_session_id_fresh_and_loaded(cache_dir)
         {"a": 1, "b": 10, "sum": 11},
         {"a": 1, "b": 20, "sum": 21},
     ]
-    assert fresh == loaded  # same shape, same session ids (spec §7 bug 4)
+    assert fresh == loaded  # same shape, same session ids (README "Differences from the original", item 4)
     assert all(1_000_000_000 <= e["session_id"] <= 9_999_999_999 for e in fresh)
     assert fresh.outcomes == ["computed", "computed"] and loaded.outcomes == ["loaded", "loaded"]
 

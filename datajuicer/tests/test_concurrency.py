@@ -1,5 +1,5 @@
 """Several processes (and threads) on one cache: each element is computed exactly once; dead claims are
-taken over; live ones are waited for (spec §3.6, issue 6 "Concurrency")."""
+taken over; live ones are waited for (README "Concurrency")."""
 
 import json
 import os

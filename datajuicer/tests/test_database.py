@@ -1,4 +1,5 @@
-"""SQLite layer: quoted identifiers, bound values, hostile strings, WAL (spec §2.11, §7 bugs 8–10)."""
+"""SQLite layer: quoted identifiers, bound values, hostile strings, WAL (README "Lower-level modules";
+"Differences from the original", items 8–10)."""
 
 import os
 import sqlite3

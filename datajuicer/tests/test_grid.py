@@ -1,4 +1,4 @@
-"""Grid operations (spec §2.5–2.9): the observed results of the original plus the documented fixes."""
+"""Grid operations (README "Grids"): the observed results of the original plus the documented fixes."""
 
 import pytest
 

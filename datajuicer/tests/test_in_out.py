@@ -1,4 +1,5 @@
-"""Result files: atomic writes, the JSON codec, corruption recovery, opt-in pickle (spec §2.12, §3.5)."""
+"""Result files: atomic writes, the JSON codec, corruption recovery, opt-in pickle (README "Lower-level
+modules", "`@cachable`")."""
 
 import math
 import os
@@ -99,6 +100,6 @@ def test_pickle_is_opt_in(cache_dir):
 
 
 def test_make_dir_accepts_bare_file_names(workdir):
-    in_out.make_dir("file.json")  # the original failed on dirname "" (spec §2.12)
+    in_out.make_dir("file.json")  # the original failed on dirname ""
     in_out.make_dir(os.path.join("a", "b", "file.json"))
     assert (workdir / "a" / "b").is_dir()

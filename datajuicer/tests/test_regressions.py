@@ -1,4 +1,4 @@
-"""Regression tests for spec datajuicer.md §7 "correctness bugs": each asserts the fixed behaviour, which
+"""Regression tests for the README's "Differences from the original": each asserts the fixed behaviour, which
 differs from what the original was observed to do (quoted in each docstring)."""
 
 import math

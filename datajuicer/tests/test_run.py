@@ -1,4 +1,4 @@
-"""``run`` mechanics: threads, ordering, error reporting, outcomes, stored values (spec §2.1)."""
+"""``run`` mechanics: threads, ordering, error reporting, outcomes, stored values (README "`run`")."""
 
 import threading
 import time

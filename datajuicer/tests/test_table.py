@@ -1,4 +1,5 @@
-r"""``Table``, ``visualizer`` and ``latex`` (spec §2.14–2.15, §7 bug 12).
+r"""``Table``, ``visualizer`` and ``latex`` (README "Tables and LaTeX"; "Differences from the original", item
+12).
 
 The golden ``latex`` output below is byte-identical to what the original ``latex`` (newer version) prints
 for the same fully populated grid; the missing-cell case shows the fixes (``–`` instead of ``-1``, no

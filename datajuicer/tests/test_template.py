@@ -1,4 +1,5 @@
-"""The template language (spec §2.3–2.4): grammar, escapes, raw vs text results, lazy expansion, errors."""
+"""The template language (README "Templates"): grammar, escapes, raw vs text results, lazy expansion,
+errors."""
 
 import pytest
 

@@ -1,4 +1,5 @@
-"""The ECG task: MIT-BIH beats N/L/R/V, 100 samples × 2 leads, with an LSNN (spec §3.2, ``main_ecg_lsnn.py``).
+"""The ECG task: MIT-BIH beats N/L/R/V, 100 samples × 2 leads, with an LSNN (docs/original.md §3.2,
+``main_ecg_lsnn.py``).
 
 Class names are the reader's (``ECG.records.CLASS_NAMES``). The beat selection is seeded once (42), not per
 training seed (deviation 8), so one dataset serves every seed of a vmapped run.
@@ -23,7 +24,7 @@ CLASS_COLORS = ["#9b59b6", "#3498db", "#95a5a6", "#e74c3c"]  # the original's co
 
 @dataclass(frozen=True, kw_only=True)
 class EcgConfig(LsnnConfig):
-    """MIT-BIH beats N/L/R/V, 100 samples × 2 leads (spec §3.2)."""
+    """MIT-BIH beats N/L/R/V, 100 samples × 2 leads (docs/original.md §3.2)."""
 
     ARCHITECTURE: ClassVar[str] = "ecg_lsnn"
 

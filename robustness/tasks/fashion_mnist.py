@@ -1,4 +1,5 @@
-"""The Fashion-MNIST task with the report's CNN (spec §2.2, §3.3, ``main_CNN_jax.py``; architecture ``cnn``).
+"""The Fashion-MNIST task with the report's CNN (docs/original.md §2.2, §3.3, ``main_CNN_jax.py``;
+architecture ``cnn``).
 
 The CNN standardises with batch statistics also at test time (quirk 5), so its predictions depend on the
 evaluation batch: every evaluation uses the original's batches of ``evaluation.EVAL_BATCH_SIZE`` in split
@@ -30,7 +31,7 @@ def _layers(shapes) -> str:
 
 @dataclass(frozen=True, kw_only=True)
 class CnnConfig(TrainConfig):
-    """The Fashion-MNIST CNN of spec §2.2."""
+    """The Fashion-MNIST CNN of docs/original.md §2.2."""
 
     ARCHITECTURE: ClassVar[str] = "cnn"
 

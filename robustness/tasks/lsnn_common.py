@@ -12,7 +12,7 @@ from robustness.tasks.base import Model
 
 @dataclass(frozen=True, kw_only=True)
 class LsnnConfig(TrainConfig):
-    """The adaptive LIF network of spec §2.1 (speech and ECG share it)."""
+    """The adaptive LIF network of docs/original.md §2.1 (speech and ECG share it)."""
 
     n_hidden: int = flag(256, "number of recurrent ALIF neurons")
     n_layer: int = flag(1, "number of recurrent layers (only 1 is supported, as in the report)")

@@ -1,4 +1,5 @@
-"""The speech task: Speech Commands yes/no keyword spotting with an LSNN (spec §3.1, ``main_speech_lsnn.py``).
+"""The speech task: Speech Commands yes/no keyword spotting with an LSNN (docs/original.md §3.1,
+``main_speech_lsnn.py``).
 
 Labels are ``[_silence_, _unknown_, *wanted_words]`` (``TensorCommands.index.words_list``); inputs are
 98 × 40 MFCC frames. The unknown/silence selection of the training and validation splits depends on the
@@ -23,7 +24,7 @@ from TensorCommands.index import words_list
 
 @dataclass(frozen=True, kw_only=True)
 class SpeechConfig(LsnnConfig):
-    """Speech Commands yes/no keyword spotting with 4 classes (spec §3.1)."""
+    """Speech Commands yes/no keyword spotting with 4 classes (docs/original.md §3.1)."""
 
     ARCHITECTURE: ClassVar[str] = "speech_lsnn"
 

@@ -1,4 +1,4 @@
-"""The session's real one-node SLURM cluster (spec cluster.md §1, §4 "Tests" item 4).
+"""The session's real one-node SLURM cluster (docs/cluster.md §1, §4 "Tests" item 4).
 
 ``slurm`` reuses the cluster named by an exported ``$SLURM_CONF`` if it answers (``.ci/run`` starts one with
 ``slurm-up.sh``); otherwise, as root with slurmctld/slurmd/sbatch installed, it starts its own in a short

@@ -5,7 +5,7 @@
 #   ... sbatch / squeue / the tests ...
 #   bash tests/cluster/slurm-down.sh /tmp/slurm-ci              # stops exactly the daemons started here
 #
-# Needs root and the Debian packages slurmctld slurmd slurm-client munge (spec cluster.md §1, Appendix A).
+# Needs root and the Debian packages slurmctld slurmd slurm-client munge (docs/cluster.md §1, Appendix A).
 # Everything lives in DIR: config, state, spool, logs, pid files, the munge socket/seed. Keep DIR short:
 # slurmstepd puts Unix sockets in the spool dir and those paths are limited to 108 characters.
 # Environment knobs:
@@ -50,7 +50,8 @@ CPUS=$(nproc)
 MEM=$(( $(awk '/MemTotal/{print $2}' /proc/meminfo) / 1024 / 2 ))   # MB; half the host's memory
 GRESLINE=""; NODEGRES=""
 if [ "$GPUS" -gt 0 ]; then
-  # GPU GRES must name device files (slurmd drops file-less GPUs and the node goes INVAL, cluster.md error 6)
+  # GPU GRES must name device files (slurmd drops file-less GPUs and the node goes INVAL,
+  # docs/cluster.md error 6)
   GRESLINE="GresTypes=gpu"; NODEGRES="Gres=gpu:$GPUS"
   DEVS=$(echo /dev/null /dev/zero /dev/full /dev/urandom | cut -d' ' -f1-"$GPUS" | tr ' ' ',')
   echo "NodeName=localhost Name=gpu File=$DEVS" > "$D/gres.conf"
@@ -103,7 +104,7 @@ on_error() {
 trap 'on_error $LINENO' ERR
 
 if [ "$AUTH" = munge ]; then
-  # munged must run as the munge user and write into a munge-owned directory (cluster.md error 1); its
+  # munged must run as the munge user and write into a munge-owned directory (docs/cluster.md error 1); its
   # own socket and seed keep it independent of a system munged or a second test cluster.
   [ -s /etc/munge/munge.key ] || die "/etc/munge/munge.key is missing (the munge package creates it)"
   install -d -o munge -g munge -m 755 "$D/munge"
@@ -111,7 +112,8 @@ if [ "$AUTH" = munge ]; then
     --pid-file="$D/munge/munged.pid" --log-file="$D/munge/munged.log"
 fi
 slurmctld -f "$SLURM_CONF"
-slurmd -f "$SLURM_CONF" -N localhost        # -N: the node name differs from the hostname (cluster.md error 7)
+# -N: the node name differs from the hostname (docs/cluster.md error 7)
+slurmd -f "$SLURM_CONF" -N localhost
 
 # Up = the node reports idle AND our own slurmctld and slurmd (pid files in DIR) are alive.
 alive() { [ -s "$1" ] && kill -0 "$(cat "$1")" 2>/dev/null; }

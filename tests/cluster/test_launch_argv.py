@@ -14,7 +14,7 @@ from robustness import launch
 from robustness.configs import make_config
 from robustness.launch import LaunchError, LaunchSettings, launch_argv, python_argv, submit
 
-# architectures.py@05d941a0 (spec cluster.md §0); datajuicer formatted it and os.system ran it via /bin/sh.
+# architectures.py@05d941a0 (docs/cluster.md §0); datajuicer formatted it and os.system ran it via /bin/sh.
 ORIGINAL_BSUB = (
     'bsub -o ../logs/{session_id} -W 24:00 -n 16 -R "rusage[mem=4096]" "python3 {code_file} {args}"'
 )
@@ -68,7 +68,7 @@ def test_sbatch_defaults_are_the_same_request_with_24_hours_not_24_minutes():
         "--open-mode=append", "--time=24:00:00", "--ntasks=1", "--cpus-per-task=16", "--mem-per-cpu=4096",
         "--wrap", "python3 main_speech_lsnn.py " + ARGS,
     ]  # fmt: skip
-    assert "--time=24:00" not in argv  # SLURM reads 24:00 as 24 minutes (cluster.md error 13)
+    assert "--time=24:00" not in argv  # SLURM reads 24:00 as 24 minutes (docs/cluster.md error 13)
 
 
 @pytest.mark.parametrize(
@@ -197,7 +197,7 @@ def test_submit_parses_and_records_the_job_id(mode, tmp_path, monkeypatch, capsy
     result = submit(argv, session_id=SID, settings=s)
     assert result.job_id == "4242" and result.returncode == 0
     assert json.loads((tmp_path / "bin" / "argv.json").read_text()) == argv[1:]  # passed on untouched
-    assert (tmp_path / "new" / "logs").is_dir()  # created before submitting (cluster.md error 12)
+    assert (tmp_path / "new" / "logs").is_dir()  # created before submitting (docs/cluster.md error 12)
     record = json.loads((tmp_path / "new" / "logs" / f"{SID}.submit.json").read_text())
     assert (record["job_id"], record["mode"], record["argv"]) == ("4242", mode, argv)
     assert f"{mode} job 4242" in capsys.readouterr().out

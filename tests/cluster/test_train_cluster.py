@@ -2,7 +2,7 @@
 through the strict LSF stand-in ``tests/fake_lsf/bsub`` (BSUB_SHIM_BACKEND=slurm). Tiny real ECG trainings
 (tests/fixtures/experiments/tiny_ecg.py, two seeds trained in one vmapped job) plus a model whose script
 exits 1 (tiny_ecg_failing.py): the good models appear, a re-run submits nothing for them, the failed one is
-reported missing and submitted again under the same session id (spec cluster.md §4 "Tests")."""
+reported missing and submitted again under the same session id (docs/cluster.md §4 "Tests")."""
 
 from __future__ import annotations
 
