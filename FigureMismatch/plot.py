@@ -7,20 +7,31 @@ the lower component of a 2-Gaussian mixture dashed and its mean as the x-tick. P
 setting, the fitted σ against μ with a linear fit per quantity; σ ∝ μ motivates the relative mismatch
 model θ(1 + σN). Fits run on the raw SI values (V, s) as in the original — the GMM's ``reg_covar=1e-6``
 and tolerance are scale-dependent — and everything is plotted and reported in mV / ms.
+
+``cd FigureMismatch && python plot.py`` (the original README's command; also ``python -m FigureMismatch.plot``)
+draws the figure into ``Resources/Figures/`` — the file ``python make_figures.py`` writes — from the first of
+``$FIGURE_MISMATCH_DIR`` and ``FigureMismatch/Resources/`` that holds the three files; ``-out_dir=DIR`` writes
+elsewhere. Exit 1 naming the missing files (and the variable) when neither folder has them.
 """
 
 import hashlib
+import os
+import sys
 import warnings
 from dataclasses import dataclass
 from pathlib import Path
 
-import numpy as np
-from scipy import stats
-from sklearn.mixture import GaussianMixture
-from sklearn.neighbors import LocalOutlierFactor
+if __name__ == "__main__" and not __package__:  # run as a script from FigureMismatch/: find the repository
+    sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from robustness.figure_files import save_figure
-from robustness.plotting import plt
+import numpy as np  # noqa: E402
+from scipy import stats  # noqa: E402
+from sklearn.mixture import GaussianMixture  # noqa: E402
+from sklearn.neighbors import LocalOutlierFactor  # noqa: E402
+
+from robustness.figure_files import save_figure  # noqa: E402
+from robustness.paths import REPO_ROOT  # noqa: E402
+from robustness.plotting import plt  # noqa: E402
 
 # name -> (file, sha256, shape); the checksums of the published files (docs/original.md §5.5).
 FILES = {
@@ -43,6 +54,8 @@ FILES = {
 ORIGIN = "synsense/Robust-Classification-EBN@225ef961 FigureMismatch/Resources/"
 INVALID_FROM = 100.0  # the script keeps x < 100: drops the 9.9e37 "no valid measurement" markers
 GMM_SEED = 0  # the original did not seed its GaussianMixture; seed 0 reproduces its published ticks
+DATA_ENV = "FIGURE_MISMATCH_DIR"
+DEFAULT_DATA_DIR = REPO_ROOT / "FigureMismatch" / "Resources"
 
 
 @dataclass(frozen=True)
@@ -89,6 +102,30 @@ PANELS = {
 
 def _sha256(path: Path) -> str:
     return hashlib.sha256(path.read_bytes()).hexdigest()
+
+
+def missing_files(data_dir) -> list[str]:
+    """The names of the three measurement files that ``data_dir`` does not hold."""
+    return [name for name, _, _ in FILES.values() if not (Path(data_dir) / name).is_file()]
+
+
+def find_data_dir() -> Path:
+    """``$FIGURE_MISMATCH_DIR`` when it holds the three files, else ``FigureMismatch/Resources/`` when it does;
+    FileNotFoundError naming, per folder tried, the missing files (and the variable) when neither has them."""
+    candidates = ([Path(os.environ[DATA_ENV])] if os.environ.get(DATA_ENV) else []) + [DEFAULT_DATA_DIR]
+    for folder in candidates:
+        if not missing_files(folder):
+            return folder
+    tried = "; ".join(
+        f"{', '.join(gone)} {'is' if len(gone) == 1 else 'are'} missing in {folder}"
+        for folder, gone in ((folder, missing_files(folder)) for folder in candidates)
+    )
+    unset = "" if os.environ.get(DATA_ENV) else f" (${DATA_ENV} is not set)"
+    raise FileNotFoundError(
+        f"chip-measurement files not found{unset}: {tried}. Put the three files "
+        f"({', '.join(f[0] for f in FILES.values())}) from {ORIGIN} into one folder and point "
+        f"${DATA_ENV} at it, or copy them into FigureMismatch/Resources/."
+    )
 
 
 def load_measurements(data_dir) -> dict[str, np.ndarray]:
@@ -231,3 +268,32 @@ def make_figure(data_dir, out_dir, profile: str = "full") -> dict:
     finally:
         plt.close(fig)
     return numbers
+
+
+def main(argv: list[str] | None = None) -> int:
+    """``python plot.py [-out_dir=DIR]``: draw figure_mismatch (default into ``Resources/Figures/``)."""
+    from robustness.figures import figure_dir
+    from robustness.paths import RESOURCES
+    from robustness.plotting import use_style
+    from robustness.profiles import DEFAULT
+
+    args = sys.argv[1:] if argv is None else argv
+    out_dir = figure_dir(DEFAULT, None, RESOURCES)
+    for arg in args:
+        if not arg.lstrip("-").startswith("out_dir="):
+            print(f"usage: python plot.py [-out_dir=DIR] (got {arg!r})", file=sys.stderr)
+            return 2
+        out_dir = Path(arg.split("=", 1)[1])
+    try:
+        data_dir = find_data_dir()
+        use_style()
+        make_figure(data_dir, out_dir)
+    except (FileNotFoundError, ValueError) as err:
+        print(f"plot.py: error: {err}", file=sys.stderr)
+        return 1
+    print(f"wrote {out_dir / 'figure_mismatch.png'} (and .pdf, .json) from {data_dir}", flush=True)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -4,13 +4,19 @@ Golden values are the published ticks (docs/original.md §5.5) and those listed 
 """
 
 import json
+import os
 import shutil
+import subprocess
+import sys
 
 import numpy as np
 import pytest
 
 from Experiments.figure_mismatch import figure_mismatch
 from FigureMismatch import plot
+from robustness.figures import figure_dir
+from robustness.paths import REPO_ROOT, RESOURCES
+from robustness.profiles import DEFAULT
 
 
 @pytest.fixture(scope="module")
@@ -153,3 +159,41 @@ def test_corrupt_file_is_named(tmp_path, figure_mismatch_dir):
     path.write_bytes(bytes(raw))
     with pytest.raises(ValueError, match=r"c0_fast_exc_weight\.npy is corrupt.*sha256"):
         plot.load_measurements(tmp_path)
+
+
+def _run_plot_py(env_dir, *args):
+    """``cd FigureMismatch && python plot.py ...`` (the original README's command) in a fresh process."""
+    env = {**os.environ, "FIGURE_MISMATCH_DIR": str(env_dir), "MPLBACKEND": "Agg"}
+    return subprocess.run(
+        [sys.executable, "plot.py", *args],
+        cwd=REPO_ROOT / "FigureMismatch",
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+
+
+def test_plot_py_draws_the_file_make_figures_writes(tmp_path, figure_mismatch_dir):
+    # the default output is make_figures.py's folder for the full profile: <repo>/Resources/Figures/
+    assert figure_dir(DEFAULT, None, RESOURCES) == REPO_ROOT / "Resources" / "Figures"
+    proc = _run_plot_py(figure_mismatch_dir, f"-out_dir={tmp_path}")
+    assert proc.returncode == 0, proc.stderr
+    assert sorted(p.name for p in tmp_path.iterdir()) == [
+        f"figure_mismatch.{e}" for e in ("json", "pdf", "png")
+    ]
+    saved = json.loads((tmp_path / "figure_mismatch.json").read_text())
+    assert [h["tick"] for h in saved["numbers"]["c"]["hists"]] == [2, 7, 12, 18]
+    assert saved["provenance"]["profile"] == DEFAULT
+
+
+def test_plot_py_names_the_missing_files_and_the_variable(tmp_path, figure_mismatch_dir):
+    assert plot.missing_files(plot.DEFAULT_DATA_DIR) == [f[0] for f in plot.FILES.values()]  # not in git
+    _copy_data(figure_mismatch_dir, tmp_path, skip=("c0_fast_exc_weight.npy",))
+    proc = _run_plot_py(tmp_path, f"-out_dir={tmp_path / 'out'}")
+    assert proc.returncode == 1 and not (tmp_path / "out").exists()
+    message = proc.stderr.strip().splitlines()[-1]
+    assert f"c0_fast_exc_weight.npy is missing in {tmp_path};" in message
+    assert "c0_fast_exc_weight.npy, c0_slow_exc_weight.npy are missing in" in message
+    assert str(plot.DEFAULT_DATA_DIR) in message and "$FIGURE_MISMATCH_DIR" in message
+    assert _run_plot_py(tmp_path, "-bogus").returncode == 2
