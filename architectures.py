@@ -30,6 +30,7 @@ from __future__ import annotations
 
 import inspect
 import os
+import shlex
 from collections.abc import Callable
 from pathlib import Path
 
@@ -247,7 +248,11 @@ def describe(model: dict) -> str:
     """``ecg_lsnn seed=1 beta_robustness=0.0 ...``: the architecture and the non-default hyperparameters."""
     arch = architecture_of(model)
     defaults = arch.default_hyperparameters()
-    diff = [f"{k}={model[k]}" for k in defaults if k in model and model[k] != defaults[k] and k != "seed"]
+    diff = [
+        f"{k}={shlex.quote(str(model[k]))}"
+        for k in defaults
+        if k in model and model[k] != defaults[k] and k != "seed"
+    ]
     return " ".join([arch.__name__, f"seed={model.get('seed', defaults['seed'])}", *diff])
 
 

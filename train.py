@@ -27,7 +27,8 @@ from pathlib import Path
 import architectures as A
 from robustness import jobs, paths
 from robustness.experiments import EXPERIMENTS_DIR, load_experiments
-from robustness.launch import MODES, LaunchSettings, launch_argv, python_argv
+from robustness.configs import check_text
+from robustness.launch import MODES, LaunchSettings, launch_argv, python_argv, script_comment
 from robustness.profiles import DEFAULT, PROFILES
 
 DEFAULTS = LaunchSettings()
@@ -75,6 +76,8 @@ def parse_args(argv: list[str]) -> tuple[argparse.Namespace, dict]:
     if opts.n_threads < 1 or opts.group_seeds < 1:
         p.error("-n_threads and -group_seeds must be >= 1")
     try:
+        for name, value in vars(opts).items():
+            check_text(name, value)  # a newline would end a line of the -dry_run script
         return opts, A.parse_overrides(extra)
     except ValueError as err:  # ConfigError included
         p.error(str(err))
@@ -115,7 +118,7 @@ def main(argv: list[str] | None = None) -> int:
     python = opts.python or (sys.executable if opts.mode == "direct" else DEFAULTS.python)
 
     def say(message: str) -> None:  # in a dry run our lines are shell comments: the output is a script
-        print(("# " if opts.dry_run else "") + message, flush=True)
+        print(script_comment(message) if opts.dry_run else message, flush=True)
 
     try:
         resources = {k: getattr(opts, k) for k in ("n_cpus", "mem_per_cpu", "wall_time", "queue", "gpus")}

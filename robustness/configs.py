@@ -151,11 +151,29 @@ def _base_type(cls, name):
     return hints[name]
 
 
+def control_characters(text) -> list[str]:
+    """The control characters (C0, DEL, C1) in ``text``, as escapes (``['\\n']``); [] for non-strings."""
+    if not isinstance(text, str):
+        return []
+    return sorted({repr(c)[1:-1] for c in text if ord(c) < 32 or 127 <= ord(c) < 160})
+
+
+def check_text(name: str, raw) -> None:
+    """ConfigError naming ``-name`` when ``raw`` holds a control character: a newline in a value would end
+    a line of a dry-run script (a shell injection) and no flag of this package needs one."""
+    for item in raw if isinstance(raw, (list, tuple)) else [raw]:
+        if bad := control_characters(item):
+            raise ConfigError(
+                f"bad value {item!r} for -{name}: control characters {' '.join(bad)} are refused"
+            )
+
+
 def parse_value(cls, name: str, raw) -> typing.Any:
     """Convert ``raw`` (usually a command-line string) to the declared type of field ``name``."""
     flds = fields_of(cls)
     if name not in flds:
         raise ConfigError(f"unknown flag -{name}; valid flags: {', '.join(sorted(flds))}")
+    check_text(name, raw)
     typ = _base_type(cls, name)
     try:
         value = _convert(typ, raw)
@@ -253,6 +271,8 @@ def parse_flags(argv: list[str], is_bool) -> dict[str, str]:
         if not arg.startswith("-") or arg.strip("-") == "":
             raise ConfigError(f"unexpected argument {arg!r}; flags look like -key=value")
         key, sep, value = arg.lstrip("-").partition("=")
+        if control_characters(key):
+            raise ConfigError(f"bad flag name {key!r}: control characters are refused")
         if not sep:
             if not is_bool(key):
                 raise ConfigError(f"-{key} needs a value: -{key}=VALUE")

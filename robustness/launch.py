@@ -137,6 +137,12 @@ def python_argv(code_file: str | os.PathLike, flags: dict, settings: LaunchSetti
     return argv
 
 
+def script_comment(text: str) -> str:
+    """``text`` as one shell comment line of a dry-run script: control characters are written as escapes
+    (``\\n``), so no value can end the comment and start a command."""
+    return "# " + "".join(repr(c)[1:-1] if ord(c) < 32 or 127 <= ord(c) < 160 else c for c in text)
+
+
 def log_path(session_id: str | int, settings: LaunchSettings) -> Path:
     """``<log_dir>/<session_id>.log`` (relative paths are relative to the submitting directory, which is
     also the job's working directory under LSF and SLURM)."""

@@ -1,0 +1,87 @@
+"""Reliability guarantees (README "Reliability"): what a hostile or careless user gets. Each test fails on the
+code before its fix: shell injection through dry-run scripts, concurrent train.py processes, out-of-range and
+non-finite flag values, diverged runs, a corrupt sessions database, unwritable folders, garbage ECG
+annotations, stale temporary files and file modes."""
+
+from __future__ import annotations
+
+import os
+import shlex
+import subprocess
+
+import pytest
+
+import train
+from robustness.configs import parse_cli
+from robustness.launch import script_comment
+from robustness.paths import REPO_ROOT
+from robustness.tasks import SpeechConfig
+
+FIXTURES = REPO_ROOT / "tests" / "fixtures" / "experiments"
+
+
+# ------------------------------------------------------------------ 1. no shell injection via -dry_run
+@pytest.mark.parametrize(
+    "args, flag",
+    [
+        (["-mode=bsub", "-wanted_words=yes\ntouch pwned\n#"], "-wanted_words"),
+        (["-mode=sbatch", "-log_dir=logs\ntouch pwned"], "-log_dir"),
+        (["-mode=bsub", "-Kernels=[[8,1,5,5]]\r\n$(touch pwned)"], "-Kernels"),
+        (["-mode=sbatch", "-queue=q\x1b[2J"], "-queue"),
+    ],
+)
+def test_control_characters_in_train_py_flags_exit_2(args, flag, tmp_path, capsys):
+    with pytest.raises(SystemExit) as exc:
+        train.main(
+            [f"-exp_dir={FIXTURES}", "-exp", "golden_speech", "-dry_run", f"-cache_dir={tmp_path}", *args]
+        )
+    out, err = capsys.readouterr()
+    assert exc.value.code == 2 and flag in err and "control characters" in err
+    assert out == ""  # nothing of a script was printed
+
+
+def test_control_characters_in_script_flags_exit_2(capsys):
+    with pytest.raises(SystemExit) as exc:
+        parse_cli(SpeechConfig, ["-wanted_words=yes\n$(touch pwned)"], prog="main_speech_lsnn.py")
+    assert exc.value.code == 2 and "-wanted_words" in capsys.readouterr().err
+    with pytest.raises(SystemExit):
+        parse_cli(SpeechConfig, ["-a\nb=1"])
+    assert "bad flag name 'a\\nb'" in capsys.readouterr().err
+
+
+def test_script_comment_is_one_line():
+    assert script_comment("x=a\nb\r$(c)\x00") == "# x=a\\nb\\r$(c)\\x00"
+
+
+@pytest.mark.parametrize("mode", ["bsub", "sbatch"])
+def test_dry_run_script_with_odd_values_is_inert_and_exact(mode, tmp_path, capsys):
+    """Spaces, quotes, ``$(...)``, backticks and ``;`` in values: the printed script passes ``bash -n``,
+    running it (with a recording stand-in for the scheduler) creates no file, and the scheduler receives
+    exactly the values given."""
+    words = "yes;$(touch pwned1) 'a' \"b\" `touch pwned2` & touch pwned3"
+    log_dir = str(tmp_path / "log dir $(touch pwned4); 'q'")
+    rc = train.main(
+        [f"-exp_dir={FIXTURES}", "-exp", "golden_speech", f"-mode={mode}", "-dry_run"]
+        + [f"-cache_dir={tmp_path / 'S'}", f"-log_dir={log_dir}", f"-wanted_words={words}"]
+    )
+    script = capsys.readouterr().out
+    assert rc == 0 and f"wanted_words={shlex.quote(words)}" in script
+    script_file = tmp_path / "s.sh"
+    script_file.write_text(script)
+    assert subprocess.run(["bash", "-n", str(script_file)], check=False).returncode == 0
+    bin_dir, run_dir = tmp_path / "bin", tmp_path / "run"
+    bin_dir.mkdir()
+    run_dir.mkdir()
+    fake = bin_dir / mode
+    fake.write_text("#!/bin/sh\nprintf '%s\\0' \"$@\"\n")
+    fake.chmod(0o755)
+    env = {**os.environ, "PATH": f"{bin_dir}:/usr/bin:/bin"}
+    proc = subprocess.run(["bash", str(script_file)], cwd=run_dir, env=env, capture_output=True, check=True)
+    assert list(run_dir.iterdir()) == []
+    assert not list(tmp_path.glob("**/pwned*"))
+    argv = proc.stdout.decode().split("\0")[:-1]
+    python = shlex.split(argv[-1])  # the command the job's shell runs
+    assert python[1] == "main_speech_lsnn.py" or python[1].endswith("/main_speech_lsnn.py")
+    assert f"-wanted_words={words}" in python
+    log = argv[argv.index("-o") + 1] if mode == "bsub" else next(a for a in argv if a.startswith("--output="))
+    assert log.removeprefix("--output=").startswith(log_dir + "/")
