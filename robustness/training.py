@@ -5,7 +5,8 @@ Per iteration: a batch from the task's dataset (a pure function of (seed, step))
 ``log_interval`` iterations the current training batch is re-evaluated with an all-ones dropout mask:
 ``training_accuracy``, ``attacked_training_accuracy`` and ``kl_over_time`` (N+1 values) under the model's
 own attack flags — also for β = 0 (quirk 10). Every ``eval_step_interval`` iterations (and after the last
-one) the validation split is evaluated and the best-validation model is saved.
+one) the validation split is evaluated and the best-validation model is saved; each save, and the end of
+training, prints ``Saved model under <Resources>/Models/<sid>_model.json (session id <sid>, ...)``.
 
 Several seeds train at once with ``jax.vmap`` (``-vmap_seeds=0,1,2``): parameters, optimiser states, keys
 and batches get a leading seed axis; each seed writes its own model/results pair, identical in format to
@@ -221,6 +222,8 @@ def fit(config: TrainConfig, *, progress: bool | None = None) -> list[dict]:
         r.append("done", True)
         r.log["best_validation_accuracy"] = [r.best]
         artifacts.write_results(res, r.sid, r.log)
+        path = artifacts.model_path(res, r.sid)
+        print(saved_message(path, r.sid, f"best validation accuracy {r.best:.4f}, training done"), flush=True)
     artifacts.remove_checkpoint(res, sids[0])
     return [{"seed": r.seed, "session_id": r.sid, "best_validation_accuracy": r.best} for r in runs]
 
@@ -249,13 +252,19 @@ def _validate(task, runs, params, train_keys, step):
         r.append("attacked_validation_accuracy", att)
         r.append("validation_kl_over_time", kl)
         r.append("validation_step", step + 1)
-        if acc > r.best:
-            r.best = acc
-            artifacts.save_model(r.config.resources_dir, r.sid, r.config, p, train_keys[i])
-        artifacts.write_results(r.config.resources_dir, r.sid, r.log)
         print(
             f"[{r.sid}] iteration {step + 1}: validation accuracy {acc:.4f}, attacked {att:.4f}", flush=True
         )
+        if acc > r.best:
+            r.best = acc
+            path = artifacts.save_model(r.config.resources_dir, r.sid, r.config, p, train_keys[i])
+            print(saved_message(path, r.sid, f"validation accuracy {acc:.4f}"), flush=True)
+        artifacts.write_results(r.config.resources_dir, r.sid, r.log)
+
+
+def saved_message(path, sid: int, what: str) -> str:
+    """The line the original README tells users to look for to find a run's session id."""
+    return f"Saved model under {path} (session id {sid}, {what})"
 
 
 def _checkpoint(res, sids, seeds, runs, params, opt_state, step):

@@ -191,3 +191,19 @@ def test_checkpoint_of_another_seed_group_is_discarded(tmp_path, mitdb_dir, caps
     fit(tiny(tmp_path, session_id=sid, max_steps=10))
     assert "ignoring checkpoint" in capsys.readouterr().err
     assert artifacts.results_complete(tmp_path, sid)
+
+
+def test_saved_model_line_names_path_and_session_id(tmp_path, mitdb_dir, capsys):
+    # the original README: look for "Saved model under XXXXXXXXXX_model.json" to find the session id
+    sid = 6666666666
+    fit(tiny(tmp_path, session_id=sid, eval_step_interval=5, beta_robustness=0.0))
+    lines = [line for line in capsys.readouterr().out.splitlines() if line.startswith("Saved model under ")]
+    path = artifacts.model_path(tmp_path, sid)
+    assert all(line.startswith(f"Saved model under {path} (session id {sid}, ") for line in lines)
+    accs = json.loads(artifacts.results_path(tmp_path, sid).read_text())["validation_accuracy"]
+    new_best = [a for i, a in enumerate(accs) if a > max(accs[:i], default=-1.0)]
+    assert len(accs) == 6 and len(lines) == len(new_best) + 1  # one per new best, one at the end
+    assert [line.split("validation accuracy ")[1][:6] for line in lines[:-1]] == [
+        f"{a:.4f}" for a in new_best
+    ]
+    assert lines[-1].endswith(f"best validation accuracy {max(accs):.4f}, training done)")
