@@ -33,7 +33,7 @@ from robustness import artifacts, attack
 from robustness.configs import TrainConfig, attack_kwargs, loss_kwargs, parse_cli, resolve_resources_dir
 from robustness.data import load_dataset
 from robustness.datasets import DataError
-from robustness.evaluation import EVAL_BATCH_SIZE, attacked_accuracy
+from robustness.evaluation import attacked_accuracy
 from robustness.paths import enable_compilation_cache
 from robustness.schedule import lr_table_of, total_steps
 from robustness.tasks import Model, make_task, task_of
@@ -247,7 +247,7 @@ def _validate(task, runs, params, train_keys, step):
             x, y = x[: r.config.validation_limit], y[: r.config.validation_limit]
         p = _unstack(params, i)
         key = jax.random.fold_in(jax.random.fold_in(jax.random.PRNGKey(r.seed), STREAM_VAL), step)
-        acc, att, kl = attacked_accuracy(task, p, x, y, key=key, batch_size=EVAL_BATCH_SIZE)
+        acc, att, kl = attacked_accuracy(task, p, x, y, key=key, batch_size=r.config.validation_batch_size)
         r.append("validation_accuracy", acc)
         r.append("attacked_validation_accuracy", att)
         r.append("validation_kl_over_time", kl)

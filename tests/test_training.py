@@ -1,5 +1,6 @@
 """The shared training loop: determinism, vmapped seeds, resume after SIGKILL, divergence, artefacts."""
 
+import dataclasses
 import json
 import os
 import signal
@@ -12,7 +13,9 @@ import numpy as np
 import pytest
 
 from robustness import artifacts
-from robustness.tasks import EcgConfig
+from robustness.data import load_dataset
+from robustness.evaluation import accuracy
+from robustness.tasks import CnnConfig, EcgConfig, SpeechConfig, make_task
 from robustness.training import fit
 
 REPO = Path(__file__).resolve().parent.parent
@@ -207,3 +210,24 @@ def test_saved_model_line_names_path_and_session_id(tmp_path, mitdb_dir, capsys)
         f"{a:.4f}" for a in new_best
     ]
     assert lines[-1].endswith(f"best validation accuracy {max(accs):.4f}, training done)")
+
+
+def test_validation_uses_the_original_batch_sizes(tmp_path, fashion_dir):
+    # the report validated speech in batches of 100 and ECG and the CNN in batches of 200
+    assert [c().validation_batch_size for c in (SpeechConfig, EcgConfig, CnnConfig)] == [100, 200, 200]
+    sid = 7777777777
+    config = CnnConfig(
+        resources_dir=str(tmp_path), session_id=sid, beta_robustness=0.0, n_attack_steps=1, batch_size=50,
+        max_steps=4, eval_step_interval=4, validation_limit=300,
+    )  # fmt: skip
+    fit(config, progress=False)
+    [logged] = json.loads(artifacts.results_path(tmp_path, sid).read_text())["validation_accuracy"]
+    saved, params, _ = artifacts.load_model(tmp_path, sid)
+    x, y = load_dataset(saved).split("validation")
+    model = make_task(saved)
+    # the CNN standardises each batch with its own statistics: the batch size changes the accuracy
+    by_size = {bs: accuracy(model, params, x[:300], y[:300], batch_size=bs) for bs in (100, 200, 300)}
+    assert logged == by_size[200] and len(set(by_size.values())) > 1, by_size
+    fit(dataclasses.replace(config, resources_dir=str(tmp_path / "b"), validation_batch_size=300))
+    log = json.loads(artifacts.results_path(tmp_path / "b", sid).read_text())
+    assert log["validation_accuracy"] == [by_size[300]]  # -validation_batch_size: same training, one batch

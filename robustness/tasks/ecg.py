@@ -14,7 +14,7 @@ import numpy as np
 
 from ECG.dataset import EcgDataset
 from ECG.records import CLASS_NAMES
-from robustness.configs import flag
+from robustness.configs import VALIDATION_BATCH_DOC, flag
 from robustness.tasks import panels
 from robustness.tasks.base import Task
 from robustness.tasks.lsnn_common import LsnnConfig, lsnn_model
@@ -29,6 +29,7 @@ class EcgConfig(LsnnConfig):
     ARCHITECTURE: ClassVar[str] = "ecg_lsnn"
 
     eval_step_interval: int = flag(400, "iterations between validation passes (best model is kept)")
+    validation_batch_size: int = flag(200, VALIDATION_BATCH_DOC)
     data_dir: str = flag("ECG/mitdb/", "directory of MIT-BIH WFDB records (.hea/.dat/.atr)")
     beats_per_class: int = flag(3000, "max beats drawn per class (report: 3000)")
     split_by_patient: bool = flag(False, "split train/val/test by record instead of by beat")

@@ -19,7 +19,7 @@ import numpy as np
 from CNN.dataset import FashionMnistDataset
 from CNN.fashion_mnist import CLASS_NAMES
 from robustness import cnn
-from robustness.configs import TrainConfig, flag
+from robustness.configs import VALIDATION_BATCH_DOC, TrainConfig, flag
 from robustness.tasks import panels
 from robustness.tasks.base import Model, Task
 
@@ -37,6 +37,7 @@ class CnnConfig(TrainConfig):
 
     attack_size_mismatch: float = flag(1.0, "ζ_rel: relative attack box size, step ζ·θ/N per element")
     eval_step_interval: int = flag(1000, "iterations between validation passes (best model is kept)")
+    validation_batch_size: int = flag(200, VALIDATION_BATCH_DOC)
     data_dir: str = flag("CNN/fashion_mnist/", "directory of the Fashion-MNIST IDX files")
     Kernels: str = flag(_layers(cnn.KERNELS), "conv kernel shapes (only the report's are supported)")
     Dense: str = flag(_layers(cnn.DENSE), "dense layer shapes (only the report's are supported)")
