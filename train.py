@@ -28,7 +28,7 @@ import architectures as A
 from robustness import jobs, paths
 from robustness.experiments import EXPERIMENTS_DIR, load_experiments
 from robustness.configs import check_text
-from robustness.launch import MODES, LaunchSettings, launch_argv, python_argv, script_comment
+from robustness.launch import MODES, LaunchSettings, script_comment
 from robustness.profiles import DEFAULT, PROFILES
 
 DEFAULTS = LaunchSettings()
@@ -75,6 +75,9 @@ def parse_args(argv: list[str]) -> tuple[argparse.Namespace, dict]:
     opts, extra = p.parse_known_args(argv)
     if opts.n_threads < 1 or opts.group_seeds < 1:
         p.error("-n_threads and -group_seeds must be >= 1")
+    given = [a.lstrip("-").split("=")[0] for a in argv if a.startswith("-")]
+    if twice := sorted({g for g in given if given.count(g) > 1 and g in vars(opts)}):
+        p.error(f"-{twice[0]} is given twice; give it once")
     try:
         for name, value in vars(opts).items():
             check_text(name, value)  # a newline would end a line of the -dry_run script
@@ -93,19 +96,6 @@ def _epilog() -> str:
         "local dataset\ndirectory; direct mode lets the script resolve it. Each run ends with the line\n"
         "'launched N (jobs J), already done M, still queued K'."
     )
-
-
-def make_jobs(groups: list[list[dict]], settings: LaunchSettings, resources_dir) -> list[jobs.Job]:
-    """One job per seed group: the script and its flags (``architectures.command_flags``) as an argv."""
-    here = Path.cwd().resolve() == paths.REPO_ROOT  # print the original's relative main_*.py
-    out = []
-    for members in groups:
-        model, sids = members[0]["model"], [m["session_id"] for m in members]
-        code = model["code_file"] if here else str(paths.REPO_ROOT / model["code_file"])
-        flags = A.command_flags([m["model"] for m in members], sids, settings.mode, resources_dir)
-        argv = launch_argv(python_argv(code, flags, settings), sids[0], settings)
-        out.append(jobs.Job(argv=argv, session_ids=sids, label=A.describe(model)))
-    return out
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -134,7 +124,7 @@ def main(argv: list[str] | None = None) -> int:
     for p in queued:
         say(f"{A.describe(p['model'])}: session {p['session_id']} is still queued; not submitted again")
     todo = [p for p in pending if p not in queued]
-    job_list = make_jobs(jobs.group_seeds(todo, opts.group_seeds), settings, opts.resources_dir)
+    job_list = jobs.make_jobs(jobs.group_seeds(todo, opts.group_seeds), settings, opts.resources_dir)
     launched, started, failures = jobs.run_jobs(
         job_list, settings, n_threads=opts.n_threads, dry_run=opts.dry_run, say=say
     )

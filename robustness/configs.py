@@ -13,6 +13,7 @@ implements them (``losses.BOUNDARY_LOSSES``, ``attack.P_NORMS``).
 from __future__ import annotations
 
 import dataclasses
+import math
 import os
 import sys
 import typing
@@ -29,12 +30,62 @@ VALIDATION_BATCH_DOC = (
 )
 
 
-def flag(default, doc, choices=None):
-    """A config field: its default (the one place it is written), help text and allowed values."""
+def flag(
+    default, doc, choices=None, *, ge=None, gt=None, le=None, lt=None, allow_inf=False, some_positive=False
+):
+    """A config field: its default (the one place it is written), help text and allowed values.
+
+    Numeric fields declare their valid range (``ge``/``gt``/``le``/``lt``; a tuple field's elements each);
+    non-finite values are refused unless ``allow_inf`` (NaN never passes); ``some_positive``: a tuple field
+    needs one element > 0. ``parse_value`` checks all of it (README "Reliability")."""
     meta = {"doc": doc}
     if choices is not None:
         meta["choices"] = tuple(choices)
+    bounds = {k: v for k, v in (("ge", ge), ("gt", gt), ("le", le), ("lt", lt)) if v is not None}
+    if bounds:
+        meta["range"] = bounds
+    if allow_inf:
+        meta["allow_inf"] = True
+    if some_positive:
+        meta["some_positive"] = True
     return field(default=default, metadata=meta)
+
+
+def redefault(cls, name: str, default, doc: str | None = None):
+    """Field ``name`` of ``cls`` (its range, choices and doc) with another default, for a task's config."""
+    meta = dict(fields_of(cls)[name].metadata)
+    meta["doc"] = doc or meta["doc"]
+    return field(default=default, metadata=meta)
+
+
+_RANGE_WORDS = {"ge": ">=", "gt": ">", "le": "<=", "lt": "<"}
+
+
+def range_text(meta) -> str:
+    """``'>= 1 (finite)'``, ``'>= 0 and < 1 (finite)'``: the valid values of a numeric field."""
+    parts = [f"{_RANGE_WORDS[k]} {v}" for k, v in meta.get("range", {}).items()]
+    return " and ".join(parts or ["any number"]) + ("" if meta.get("allow_inf") else " (finite)")
+
+
+def check_range(meta, name: str, value) -> None:
+    """ConfigError naming ``-name`` and its range when ``value`` (each element of a tuple) is outside it."""
+    items = value if isinstance(value, tuple) else (value,)
+    bounds = meta.get("range", {})
+    for item in items:
+        if isinstance(item, bool) or not isinstance(item, (int, float)):
+            continue
+        ok = (math.isfinite(item) or (meta.get("allow_inf") and not math.isnan(item))) and all(
+            _holds(op, item, bound) for op, bound in bounds.items()
+        )
+        if not ok:
+            each = "each value " if isinstance(value, tuple) else ""
+            raise ConfigError(f"bad value {item!r} for -{name}: {each}must be {range_text(meta)}")
+    if meta.get("some_positive") and not any(v > 0 for v in items):
+        raise ConfigError(f"bad value {value!r} for -{name}: at least one value must be > 0")
+
+
+def _holds(op: str, x, bound) -> bool:
+    return {"ge": x >= bound, "gt": x > bound, "le": x <= bound, "lt": x < bound}[op]
 
 
 def field_default(cls, name: str):
@@ -50,13 +101,19 @@ class TrainConfig:
     # --- the robust objective and its attack (docs/original.md §1.1-1.2) ---
     # beta_robustness is the report's β; the LSNN's `beta` (adaptation strength) is unrelated.
     beta_robustness: float = flag(
-        1.0, "β: weight of the KL(f_θ ‖ f_θ*) robustness term (0 = standard training)"
+        1.0, "β: weight of the KL(f_θ ‖ f_θ*) robustness term (0 = standard training)", ge=0.0
     )
-    n_attack_steps: int = flag(10, "N: sign-gradient ascent steps of the θ* attack")
-    attack_size_mismatch: float = flag(2.0, "ζ_rel: relative attack box size, step ζ·θ/N per element")
-    attack_size_constant: float = flag(0.0, "ζ_const: constant attack box size, step ζ_const/N per element")
-    initial_std_mismatch: float = flag(0.001, "σ_rel: std of the relative Gaussian initialisation of θ*")
-    initial_std_constant: float = flag(0.0, "σ_const: std of the additive Gaussian initialisation of θ*")
+    n_attack_steps: int = flag(10, "N: sign-gradient ascent steps of the θ* attack", ge=1)
+    attack_size_mismatch: float = flag(2.0, "ζ_rel: relative attack box size, step ζ·θ/N per element", ge=0.0)
+    attack_size_constant: float = flag(
+        0.0, "ζ_const: constant attack box size, step ζ_const/N per element", ge=0.0
+    )
+    initial_std_mismatch: float = flag(
+        0.001, "σ_rel: std of the relative Gaussian initialisation of θ*", ge=0.0
+    )
+    initial_std_constant: float = flag(
+        0.0, "σ_const: std of the additive Gaussian initialisation of θ*", ge=0.0
+    )
     boundary_loss: str = flag(
         "kl", "distance between clean and attacked outputs in training", BOUNDARY_LOSSES
     )
@@ -68,29 +125,43 @@ class TrainConfig:
     )
     p_norm: str = flag("inf", "attack step direction: inf = sign(g) (report), 2 = g/‖g‖₂", P_NORMS)
     kl_min_prob: float = flag(
-        0.0, "quirk 2: floor on attacked probabilities in the KL (report: 0, no clipping)"
+        0.0, "quirk 2: floor on attacked probabilities in the KL (report: 0, no clipping)", ge=0.0, lt=1.0
     )
-    dropout_prob: float = flag(0.0, "dropout probability (one mask per neuron per sequence); report: 0")
-    reg: float = flag(0.001, "firing-rate regulariser weight (summed over batch × neurons, target 10 Hz)")
+    dropout_prob: float = flag(
+        0.0, "dropout probability (one mask per neuron per sequence); report: 0", ge=0.0, lt=1.0
+    )
+    reg: float = flag(
+        0.001, "firing-rate regulariser weight (summed over batch × neurons, target 10 Hz)", ge=0.0
+    )
     # --- optimisation (docs/original.md §4) ---
-    learning_rate: tuple[float, ...] = flag((0.001, 0.0001), "piecewise learning rates 'a,b'")
-    n_epochs: tuple[int, ...] = flag((32, 8), "epochs per learning-rate phase 'e1,e2'")
-    lr_schedule_quirk: bool = flag(True, "quirk 3: report's in-place cumsum schedule (e1 @a, then e1+e2 @b)")
-    max_steps: int = flag(0, "cap on the total number of training iterations (0 = no cap)")
-    batch_size: int = flag(100, "training batch size")
-    optimizer: str = flag("adam", "optimiser", OPTIMIZERS)
-    seed: int = flag(0, "seed of initialisation, data order, dropout and attack noise")
-    vmap_seeds: tuple[int, ...] = flag(
-        (), "train these seeds at once with jax.vmap (one artefact pair per seed)"
+    learning_rate: tuple[float, ...] = flag((0.001, 0.0001), "piecewise learning rates 'a,b'", gt=0.0)
+    n_epochs: tuple[int, ...] = flag(
+        (32, 8), "epochs per learning-rate phase 'e1,e2'", ge=0, some_positive=True
     )
-    eval_step_interval: int = flag(200, "iterations between validation passes (best model is kept)")
-    log_interval: int = flag(10, "iterations between training-batch logs (accuracy, attacked accuracy, KL)")
-    validation_limit: int = flag(0, "cap on validation examples per evaluation (0 = the whole split)")
-    validation_batch_size: int = flag(100, VALIDATION_BATCH_DOC)
-    checkpoint_seconds: float = flag(60.0, "min seconds between resume checkpoints (0 = at every log)")
+    lr_schedule_quirk: bool = flag(True, "quirk 3: report's in-place cumsum schedule (e1 @a, then e1+e2 @b)")
+    max_steps: int = flag(0, "cap on the total number of training iterations (0 = no cap)", ge=0)
+    batch_size: int = flag(100, "training batch size", ge=1)
+    optimizer: str = flag("adam", "optimiser", OPTIMIZERS)
+    seed: int = flag(0, "seed of initialisation, data order, dropout and attack noise", ge=0)
+    vmap_seeds: tuple[int, ...] = flag(
+        (), "train these seeds at once with jax.vmap (one artefact pair per seed)", ge=0
+    )
+    eval_step_interval: int = flag(200, "iterations between validation passes (best model is kept)", ge=1)
+    log_interval: int = flag(
+        10, "iterations between training-batch logs (accuracy, attacked accuracy, KL)", ge=1
+    )
+    validation_limit: int = flag(0, "cap on validation examples per evaluation (0 = the whole split)", ge=0)
+    validation_batch_size: int = flag(100, VALIDATION_BATCH_DOC, ge=1)
+    checkpoint_seconds: float = flag(
+        60.0, "min seconds between resume checkpoints (0 = at every log)", ge=0.0
+    )
     # --- bookkeeping ---
-    session_id: int = flag(0, "10-digit id naming the artefacts (0 = draw one at random)")
-    session_ids: tuple[int, ...] = flag((), "one session id per vmapped seed (default: drawn at random)")
+    session_id: int = flag(
+        0, "10-digit id naming the artefacts (0 = draw one at random)", ge=0, le=9_999_999_999
+    )
+    session_ids: tuple[int, ...] = flag(
+        (), "one session id per vmapped seed (default: drawn at random)", ge=0, le=9_999_999_999
+    )
     resources_dir: str = flag("Resources", "where Models/ and TrainingResults/ are written")
     data_dir: str = flag("", "dataset directory")
 
@@ -186,6 +257,7 @@ def parse_value(cls, name: str, raw) -> typing.Any:
     choices = flds[name].metadata.get("choices")
     if choices is not None and value not in choices:
         raise ConfigError(f"bad value {raw!r} for -{name}; valid choices: {', '.join(choices)}")
+    check_range(flds[name].metadata, name, value)
     return value
 
 
@@ -281,6 +353,8 @@ def parse_flags(argv: list[str], is_bool) -> dict[str, str]:
             if not is_bool(key):
                 raise ConfigError(f"-{key} needs a value: -{key}=VALUE")
             value = "True"
+        if key in out:
+            raise ConfigError(f"-{key} is given twice ({out[key]!r} and {value!r}); give it once")
         out[key] = value
     return out
 

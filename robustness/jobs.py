@@ -16,8 +16,9 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
-from robustness import files
-from robustness.launch import LaunchError, LaunchSettings, log_path, submit
+import architectures as A
+from robustness import files, paths
+from robustness.launch import LaunchError, LaunchSettings, launch_argv, log_path, python_argv, submit
 
 # squeue states after which a job can no longer write its model; any other state counts as queued
 SLURM_DONE = {"COMPLETED", "COMPLETING", "FAILED", "CANCELLED", "TIMEOUT", "NODE_FAIL", "PREEMPTED"}
@@ -72,6 +73,19 @@ def group_seeds(pending: list[dict], size: int) -> list[list[dict]]:
     for members in buckets.values():
         members.sort(key=lambda p: p["model"]["seed"])
         out += [members[i : i + size] for i in range(0, len(members), size)]
+    return out
+
+
+def make_jobs(groups: list[list[dict]], settings: LaunchSettings, resources_dir) -> list[Job]:
+    """One job per seed group: the script and its flags (``architectures.command_flags``) as an argv."""
+    here = Path.cwd().resolve() == paths.REPO_ROOT  # print the original's relative main_*.py
+    out = []
+    for members in groups:
+        model, sids = members[0]["model"], [m["session_id"] for m in members]
+        code = model["code_file"] if here else str(paths.REPO_ROOT / model["code_file"])
+        flags = A.command_flags([m["model"] for m in members], sids, settings.mode, resources_dir)
+        argv = launch_argv(python_argv(code, flags, settings), sids[0], settings)
+        out.append(Job(argv=argv, session_ids=sids, label=A.describe(model)))
     return out
 
 

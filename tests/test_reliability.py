@@ -5,17 +5,19 @@ annotations, stale temporary files and file modes."""
 
 from __future__ import annotations
 
+import dataclasses
 import os
 import shlex
 import subprocess
+import typing
 
 import pytest
 
 import train
-from robustness.configs import parse_cli
+from robustness.configs import TrainConfig, parse_cli, parse_value, to_flags
 from robustness.launch import script_comment
 from robustness.paths import REPO_ROOT
-from robustness.tasks import SpeechConfig
+from robustness.tasks import TASKS, EcgConfig, LsnnConfig, SpeechConfig
 
 FIXTURES = REPO_ROOT / "tests" / "fixtures" / "experiments"
 
@@ -85,3 +87,79 @@ def test_dry_run_script_with_odd_values_is_inert_and_exact(mode, tmp_path, capsy
     assert f"-wanted_words={words}" in python
     log = argv[argv.index("-o") + 1] if mode == "bsub" else next(a for a in argv if a.startswith("--output="))
     assert log.removeprefix("--output=").startswith(log_dir + "/")
+
+
+# ------------------------------------------------------------------ 3. ranges, non-finite values, repeats
+def _numeric(typ) -> bool:
+    if typing.get_origin(typ) is tuple:
+        typ = typing.get_args(typ)[0]
+    return typ in (int, float)
+
+
+CONFIG_CLASSES = [TrainConfig, LsnnConfig, *(t.config_cls for t in TASKS.values())]
+
+
+@pytest.mark.parametrize("cls", CONFIG_CLASSES, ids=lambda c: c.__name__)
+def test_every_numeric_field_declares_a_range_that_holds_its_default(cls):
+    hints = typing.get_type_hints(cls)
+    numeric = [f for f in dataclasses.fields(cls) if _numeric(hints[f.name])]
+    assert len(numeric) >= 20
+    missing = [f.name for f in numeric if not f.metadata.get("range")]
+    assert missing == []
+    defaults = to_flags(cls())
+    for f in numeric:  # the default itself passes the check
+        assert parse_value(cls, f.name, defaults[f.name]) == getattr(cls(), f.name)
+
+
+BAD_VALUES = [
+    ("n_hidden", "0", ">= 1"),
+    ("eval_step_interval", "0", ">= 1"),
+    ("log_interval", "0", ">= 1"),
+    ("max_steps", "-5", ">= 0"),
+    ("batch_size", "0", ">= 1"),
+    ("n_epochs", "0,0", "at least one value must be > 0"),
+    ("n_epochs", "2,-1", "each value must be >= 0"),
+    ("learning_rate", "0.001,inf", "each value must be > 0.0 (finite)"),
+    ("thr", "nan", "> 0.0 (finite)"),
+    ("beta_robustness", "inf", ">= 0.0 (finite)"),
+    ("dropout_prob", "1.0", ">= 0.0 and < 1.0"),
+    ("session_id", "99999999999", "<= 9999999999"),
+]
+
+
+@pytest.mark.parametrize("name, value, why", BAD_VALUES)
+def test_out_of_range_values_exit_2_naming_flag_and_range(name, value, why, capsys):
+    with pytest.raises(SystemExit) as exc:
+        parse_cli(EcgConfig, [f"-{name}={value}"], prog="main_ecg_lsnn.py")
+    err = capsys.readouterr().err
+    assert exc.value.code == 2 and f"for -{name}" in err and why in err
+
+
+@pytest.mark.parametrize("name, value, why", BAD_VALUES[:8])
+def test_train_py_refuses_out_of_range_overrides(name, value, why, tmp_path, capsys):
+    with pytest.raises(SystemExit) as exc:
+        train.main(
+            [
+                f"-exp_dir={FIXTURES}",
+                "-exp",
+                "tiny_ecg",
+                "-dry_run",
+                f"-cache_dir={tmp_path}",
+                f"-{name}={value}",
+            ]
+        )
+    out, err = capsys.readouterr()
+    assert exc.value.code == 2 and f"-{name}" in err and why in err and out == ""
+    assert not (tmp_path / "sessions.db").exists()  # refused before any session id is reserved
+
+
+def test_a_flag_given_twice_exits_2(tmp_path, capsys):
+    with pytest.raises(SystemExit) as exc:
+        parse_cli(EcgConfig, ["-seed=1", "-max_steps=3", "--seed=2"])
+    assert exc.value.code == 2 and "-seed is given twice" in capsys.readouterr().err
+    for twice in (["-seed=1", "-seed=1"], ["-mode=bsub", "-mode=sbatch"]):
+        with pytest.raises(SystemExit) as exc:
+            train.main(
+                [f"-exp_dir={FIXTURES}", "-exp", "tiny_ecg", "-dry_run", f"-cache_dir={tmp_path}", *twice]
+            )
+        assert exc.value.code == 2 and "given twice" in capsys.readouterr().err

@@ -145,7 +145,7 @@ def test_nan_loss_stops_with_clear_error(tmp_path, mitdb_dir):
     proc = _script(
         "main_ecg_lsnn.py",
         *[f"-{k}={v}" for k, v in TINY.items()],
-        "-learning_rate=nan,nan",
+        "-learning_rate=3e38,3e38",  # finite (nan is refused as a flag value); overflows at once
         f"-resources_dir={tmp_path}",
         "-session_id=8888888888",
         stderr=subprocess.PIPE,

@@ -14,7 +14,7 @@ import numpy as np
 
 from ECG.dataset import EcgDataset
 from ECG.records import CLASS_NAMES
-from robustness.configs import VALIDATION_BATCH_DOC, flag
+from robustness.configs import TrainConfig, flag, redefault
 from robustness.tasks import panels
 from robustness.tasks.base import Task
 from robustness.tasks.lsnn_common import LsnnConfig, lsnn_model
@@ -28,10 +28,10 @@ class EcgConfig(LsnnConfig):
 
     ARCHITECTURE: ClassVar[str] = "ecg_lsnn"
 
-    eval_step_interval: int = flag(400, "iterations between validation passes (best model is kept)")
-    validation_batch_size: int = flag(200, VALIDATION_BATCH_DOC)
+    eval_step_interval: int = redefault(TrainConfig, "eval_step_interval", 400)
+    validation_batch_size: int = redefault(TrainConfig, "validation_batch_size", 200)
     data_dir: str = flag("ECG/mitdb/", "directory of MIT-BIH WFDB records (.hea/.dat/.atr)")
-    beats_per_class: int = flag(3000, "max beats drawn per class (report: 3000)")
+    beats_per_class: int = flag(3000, "max beats drawn per class (report: 3000)", ge=1)
     split_by_patient: bool = flag(False, "split train/val/test by record instead of by beat")
     ecg_resample_quirk: bool = flag(
         False, "quirk 8: re-draw the per-class beat sample at every load (leaks test)"

@@ -19,7 +19,7 @@ import numpy as np
 from CNN.dataset import FashionMnistDataset
 from CNN.fashion_mnist import CLASS_NAMES
 from robustness import cnn
-from robustness.configs import VALIDATION_BATCH_DOC, TrainConfig, flag
+from robustness.configs import TrainConfig, flag, redefault
 from robustness.tasks import panels
 from robustness.tasks.base import Model, Task
 
@@ -35,15 +35,15 @@ class CnnConfig(TrainConfig):
 
     ARCHITECTURE: ClassVar[str] = "cnn"
 
-    attack_size_mismatch: float = flag(1.0, "ζ_rel: relative attack box size, step ζ·θ/N per element")
-    eval_step_interval: int = flag(1000, "iterations between validation passes (best model is kept)")
-    validation_batch_size: int = flag(200, VALIDATION_BATCH_DOC)
+    attack_size_mismatch: float = redefault(TrainConfig, "attack_size_mismatch", 1.0)
+    eval_step_interval: int = redefault(TrainConfig, "eval_step_interval", 1000)
+    validation_batch_size: int = redefault(TrainConfig, "validation_batch_size", 200)
     data_dir: str = flag("CNN/fashion_mnist/", "directory of the Fashion-MNIST IDX files")
     Kernels: str = flag(_layers(cnn.KERNELS), "conv kernel shapes (only the report's are supported)")
     Dense: str = flag(_layers(cnn.DENSE), "dense layer shapes (only the report's are supported)")
     scalar_conv1_bias: bool = flag(True, "quirk 5: conv-1 bias is one scalar (report) instead of per channel")
     w3_reuses_w2_key: bool = flag(True, "quirk 5: W3 initialised with W2's key (report)")
-    augment_copies: int = flag(2, "offline augmented copies per training image (report: 2 → ×3)")
+    augment_copies: int = flag(2, "offline augmented copies per training image (report: 2 → ×3)", ge=0)
     val_from_augmented: bool = flag(True, "quirk 9: validation split drawn from the augmented pool (report)")
 
     @property

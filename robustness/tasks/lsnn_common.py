@@ -14,19 +14,19 @@ from robustness.tasks.base import Model
 class LsnnConfig(TrainConfig):
     """The adaptive LIF network of docs/original.md §2.1 (speech and ECG share it)."""
 
-    n_hidden: int = flag(256, "number of recurrent ALIF neurons")
-    n_layer: int = flag(1, "number of recurrent layers (only 1 is supported, as in the report)")
-    dt: float = flag(1.0, "time step (ms)")
-    tau: float = flag(20.0, "membrane time constant (ms); α = exp(-dt/τ)")
-    tau_adaptation: float = flag(98.0, "adaptation time constant (ms); ρ = exp(-dt/τ_a)")
+    n_hidden: int = flag(256, "number of recurrent ALIF neurons", ge=1)
+    n_layer: int = flag(1, "number of recurrent layers (only 1 is supported, as in the report)", ge=1)
+    dt: float = flag(1.0, "time step (ms)", gt=0.0)
+    tau: float = flag(20.0, "membrane time constant (ms); α = exp(-dt/τ)", gt=0.0)
+    tau_adaptation: float = flag(98.0, "adaptation time constant (ms); ρ = exp(-dt/τ_a)", gt=0.0)
     # beta is the neurons' adaptation strength, not β = beta_robustness of the robust loss
-    beta: float = flag(2.0, "adaptation strength: threshold A = thr + beta·b")
-    thr: float = flag(0.01, "baseline firing threshold")
-    thr_min: float = flag(0.005, "unused in the report (kept for flag compatibility)")
-    refr: int = flag(2, "refractory counter added per spike (2 → one blocked step)")
-    dampening_factor: float = flag(0.3, "surrogate-gradient scale 0.3·max(0, 1-|u|)")
-    in_repeat: int = flag(1, "input frame repetitions (report: 1)")
-    n_thr_spikes: int = flag(-1, "threshold-crossing input encoding (-1 = off, report)")
+    beta: float = flag(2.0, "adaptation strength: threshold A = thr + beta·b", ge=0.0)
+    thr: float = flag(0.01, "baseline firing threshold", gt=0.0)
+    thr_min: float = flag(0.005, "unused in the report (kept for flag compatibility)", ge=0.0)
+    refr: int = flag(2, "refractory counter added per spike (2 → one blocked step)", ge=0)
+    dampening_factor: float = flag(0.3, "surrogate-gradient scale 0.3·max(0, 1-|u|)", ge=0.0)
+    in_repeat: int = flag(1, "input frame repetitions (report: 1)", ge=1)
+    n_thr_spikes: int = flag(-1, "threshold-crossing input encoding (-1 = off, report)", ge=-1)
 
 
 def lsnn_constants(config: LsnnConfig) -> dict:

@@ -14,7 +14,7 @@ from typing import ClassVar
 
 import numpy as np
 
-from robustness.configs import flag
+from robustness.configs import TrainConfig, flag, redefault
 from robustness.tasks import panels
 from robustness.tasks.base import Task
 from robustness.tasks.lsnn_common import LsnnConfig, lsnn_model
@@ -28,28 +28,32 @@ class SpeechConfig(LsnnConfig):
 
     ARCHITECTURE: ClassVar[str] = "speech_lsnn"
 
-    n_epochs: tuple[int, ...] = flag((64, 16), "epochs per learning-rate phase 'e1,e2'")
+    n_epochs: tuple[int, ...] = redefault(TrainConfig, "n_epochs", (64, 16))
     data_dir: str = flag("TensorCommands/speech_dataset/", "Speech Commands v0.02 directory")
     data_url: str = flag(
         "https://storage.googleapis.com/download.tensorflow.org/data/speech_commands_v0.02.tar.gz",
         "where the official tarball is downloaded from",
     )
     wanted_words: str = flag("yes,no", "comma-separated keywords; labels are [_silence_, _unknown_, *words]")
-    sample_rate: int = flag(16000, "audio sample rate (Hz)")
-    clip_duration_ms: int = flag(1000, "clip length (ms)")
-    window_size_ms: float = flag(30.0, "STFT frame length (ms)")
-    window_stride_ms: float = flag(10.0, "STFT frame step (ms)")
-    feature_bin_count: int = flag(40, "number of mel bins and MFCC coefficients kept")
+    sample_rate: int = flag(16000, "audio sample rate (Hz)", ge=1)
+    clip_duration_ms: int = flag(1000, "clip length (ms)", ge=1)
+    window_size_ms: float = flag(30.0, "STFT frame length (ms)", gt=0.0)
+    window_stride_ms: float = flag(10.0, "STFT frame step (ms)", gt=0.0)
+    feature_bin_count: int = flag(40, "number of mel bins and MFCC coefficients kept", ge=1)
     preprocess: str = flag("mfcc", "feature type", ("mfcc",))
-    silence_percentage: float = flag(10.0, "silence entries per split, % of the wanted-word count")
-    unknown_percentage: float = flag(10.0, "unknown-word entries per split, % of the wanted-word count")
-    validation_percentage: float = flag(10.0, "hash-split validation share (%)")
-    testing_percentage: float = flag(10.0, "hash-split test share (%)")
-    background_volume: float = flag(0.1, "max background-noise volume for words in training")
-    background_frequency: float = flag(0.8, "probability that a training word gets background noise")
-    time_shift_ms: float = flag(100.0, "max random time shift in training (ms)")
+    silence_percentage: float = flag(10.0, "silence entries per split, % of the wanted-word count", ge=0.0)
+    unknown_percentage: float = flag(
+        10.0, "unknown-word entries per split, % of the wanted-word count", ge=0.0
+    )
+    validation_percentage: float = flag(10.0, "hash-split validation share (%)", ge=0.0, le=100.0)
+    testing_percentage: float = flag(10.0, "hash-split test share (%)", ge=0.0, le=100.0)
+    background_volume: float = flag(0.1, "max background-noise volume for words in training", ge=0.0)
+    background_frequency: float = flag(
+        0.8, "probability that a training word gets background noise", ge=0.0, le=1.0
+    )
+    time_shift_ms: float = flag(100.0, "max random time shift in training (ms)", ge=0.0)
     eval_seed: int = flag(
-        59185, "quirk 7: seed of the evaluation-time unknown/silence selection (report: 59185)"
+        59185, "quirk 7: seed of the evaluation-time unknown/silence selection (report: 59185)", ge=0
     )
 
     @property
