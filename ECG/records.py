@@ -108,6 +108,7 @@ def read_record(data_dir, name: str) -> Record:
     signal = (digital - baseline) / gain  # what wfdb's p_signal holds
     if len(ann.sample) == 0:
         raise DataError(f"{base}.atr holds no annotations")
+    check_annotations(f"{base}.atr", np.asarray(ann.sample, np.int64), list(ann.symbol), digital.shape[0])
     aux = np.array([(a or "").rstrip("\x00") for a in ann.aux_note], dtype=object)
     return Record(
         name,
@@ -117,6 +118,36 @@ def read_record(data_dir, name: str) -> Record:
         np.asarray(ann.subtype, np.int64),
         aux,
     )
+
+
+def known_symbols() -> frozenset[str]:
+    """Every annotation symbol of the WFDB standard (wfdb's label table, without code 0, "not a label")."""
+    from wfdb.io.annotation import ann_label_table
+
+    return frozenset(s for s in ann_label_table.symbol if s.strip())
+
+
+def check_annotations(path: str, sample: np.ndarray, symbol: list, n_samples: int) -> None:
+    """DataError naming ``path`` unless every annotation lies inside the record's ``n_samples``, the sample
+    indices never decrease and every symbol is a WFDB one. wfdb reads any bytes as *some* annotations (4000
+    random bytes give ~1000 "beats", some at sample 10⁹); these checks catch that."""
+    outside = np.flatnonzero((sample < 0) | (sample >= n_samples))
+    if outside.size:
+        i = int(outside[0])
+        raise DataError(
+            f"corrupt MIT-BIH annotation file {path}: annotation {i} is at sample {sample[i]}, outside the "
+            f"record's {n_samples} samples ({outside.size} of {sample.size} annotations are)"
+        )
+    backwards = np.flatnonzero(np.diff(sample) < 0)
+    if backwards.size:
+        i = int(backwards[0])
+        raise DataError(
+            f"corrupt MIT-BIH annotation file {path}: annotation {i + 1} (sample {sample[i + 1]}) comes "
+            f"before annotation {i} (sample {sample[i]}); samples must not decrease"
+        )
+    unknown = sorted({str(s) for s in symbol} - known_symbols())
+    if unknown:
+        raise DataError(f"corrupt MIT-BIH annotation file {path}: unknown annotation symbols {unknown}")
 
 
 # what wfdb raises on bad input (HeaderSyntaxError is a ValueError; numpy reshape/broadcast errors too)

@@ -7,13 +7,18 @@ from __future__ import annotations
 
 import dataclasses
 import os
+import random
 import shlex
 import subprocess
+import sys
 import typing
 
+import numpy as np
 import pytest
 
 import train
+from ECG.records import check_annotations, read_record
+from robustness.datasets import DataError
 from robustness.configs import TrainConfig, parse_cli, parse_value, to_flags
 from robustness.launch import script_comment
 from robustness.paths import REPO_ROOT
@@ -163,3 +168,53 @@ def test_a_flag_given_twice_exits_2(tmp_path, capsys):
                 [f"-exp_dir={FIXTURES}", "-exp", "tiny_ecg", "-dry_run", f"-cache_dir={tmp_path}", *twice]
             )
         assert exc.value.code == 2 and "given twice" in capsys.readouterr().err
+
+
+# ------------------------------------------------------------------ 7. garbage ECG annotations
+def _garbage_record_100(mitdb_dir, folder, seed=19):
+    """Record 100 (real .hea/.dat) with 4000 random bytes as its .atr: wfdb reads these as ~1000 annotations
+    (seed 19: 1005, most at samples far outside the 650,000-sample record)."""
+    folder.mkdir()
+    for ext in (".hea", ".dat"):
+        (folder / f"100{ext}").write_bytes((mitdb_dir / f"100{ext}").read_bytes())
+    rng = random.Random(seed)
+    (folder / "100.atr").write_bytes(bytes(rng.randrange(256) for _ in range(4000)))
+    return folder
+
+
+def test_garbage_annotation_file_is_refused_naming_it(mitdb_dir, tmp_path):
+    folder = _garbage_record_100(mitdb_dir, tmp_path / "mitdb")
+    with pytest.raises(
+        DataError, match=r"corrupt MIT-BIH annotation file .*100\.atr: annotation \d+ is at sample"
+    ):
+        read_record(folder, "100")
+    record = read_record(mitdb_dir, "100")  # the real file passes: 2274 annotations inside 650,000 samples
+    assert record.sample.size == 2274 and record.sample.max() < record.signal.shape[0] == 650000
+
+
+def test_annotation_checks_each_rule():
+    check_annotations("x.atr", np.array([0, 5, 9]), ["N", "+", "V"], 10)  # valid
+    with pytest.raises(DataError, match="x.atr: annotation 2 is at sample 10, outside the record's 10"):
+        check_annotations("x.atr", np.array([0, 5, 10]), ["N", "N", "N"], 10)
+    with pytest.raises(DataError, match=r"x.atr: annotation 2 \(sample 4\) comes before annotation 1"):
+        check_annotations("x.atr", np.array([0, 5, 4]), ["N", "N", "N"], 10)
+    with pytest.raises(DataError, match=r"x.atr: unknown annotation symbols \['Z'\]"):
+        check_annotations("x.atr", np.array([0, 5, 6]), ["N", "Z", "N"], 10)
+
+
+def test_training_on_garbage_annotations_exits_1_naming_the_file(mitdb_dir, tmp_path):
+    folder = _garbage_record_100(mitdb_dir, tmp_path / "mitdb")
+    proc = subprocess.run(
+        [
+            sys.executable,
+            "main_ecg_lsnn.py",
+            "-max_steps=1",
+            f"-data_dir={folder}",
+            f"-resources_dir={tmp_path / 'R'}",
+        ],
+        cwd=REPO_ROOT,
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    assert proc.returncode == 1 and f"{folder}/100.atr" in proc.stderr and "Traceback" not in proc.stderr
