@@ -14,7 +14,9 @@ sessions directory. The weights are read from ``resources_dir`` (not part of the
   predictions under one mismatch draw (figure_main's top panels; the original simulated these).
 
 Every draw uses an explicit key from (session id, purpose, σ) — never a global RNG. Evaluation uses the
-test split (its first ``test_limit`` examples when > 0) in the original's batches of 100.
+test split (its first ``test_limit`` examples when > 0) in the original's batches of 100. Under
+``-ecg_resample_quirk=True`` every evaluation call and every mismatch or surface draw loads the ECG data
+afresh and so sees a new test sample, as the original's per-call loader did (docs/original.md §3.2).
 """
 
 from __future__ import annotations
@@ -65,10 +67,27 @@ def task_config(config: TrainConfig) -> TrainConfig:
     return task.config_cls(**own, data_dir=data_dir)
 
 
-@functools.lru_cache(maxsize=8)
-def _test_split(config: TrainConfig) -> tuple[np.ndarray, np.ndarray]:
+def _load_test_split(config: TrainConfig) -> tuple[np.ndarray, np.ndarray]:
     x, y = load_dataset(config).split("test")
     return np.asarray(x), np.asarray(y)
+
+
+_cached_test_split = functools.lru_cache(maxsize=8)(_load_test_split)
+
+
+def evaluation_split(config: TrainConfig, test_limit: int = 0) -> tuple[np.ndarray, np.ndarray]:
+    """The test split of ``task_config(config)`` (its first ``test_limit`` examples when > 0): loaded once
+    per process, or — when the task redraws its sample at every load (``-ecg_resample_quirk=True``) —
+    loaded afresh at every call, as the original built a new loader for every evaluation."""
+    config = task_config(config)
+    fresh = task_of(config).redraws_on_load(config)
+    x, y = (_load_test_split if fresh else _cached_test_split)(config)
+    return (x[:test_limit], y[:test_limit]) if test_limit else (x, y)
+
+
+def redraws(task) -> bool:
+    """Whether ``task`` (a bound model) gets a new test sample at every evaluation call (quirk 8)."""
+    return task_of(task.config).redraws_on_load(task.config)
 
 
 @functools.lru_cache(maxsize=8)
@@ -85,10 +104,8 @@ def _weights(resources_dir: str, session_id: int):
 def _prepare(model: dict, test_limit: int, resources_dir):
     """``(model functions, params, x, y, sid)`` of a trained model on its test split (first ``test_limit``)."""
     config, params = _weights(str(resources_dir), training_sid(model))
-    x, y = _test_split(task_config(config))
+    x, y = evaluation_split(config, test_limit)
     bound = dataclasses.replace(_model(task_config(config), int(x.shape[-1])), config=config)
-    if test_limit:
-        x, y = x[:test_limit], y[:test_limit]
     return bound, params, x, y, training_sid(model)
 
 
@@ -102,8 +119,17 @@ def test_accuracy(model, test_limit, resources_dir=RESOURCES):
 def mismatch_list(model, mm_level, n_draws, test_limit, resources_dir=RESOURCES):
     task, params, x, y, s = _prepare(model, test_limit, resources_dir)
     key = eval_key(s, "mismatch", mm_level)
-    accs = evaluation.mismatch_accuracies(task, params, x, y, float(mm_level), key=key, n_draws=n_draws)
-    return [round(a * len(y)) / len(y) for a in accs]  # correct/n, exact again after float32 (count < 2^24)
+    if redraws(task):  # quirk 8: the original built a new loader, so drew a new test sample, per draw
+        splits = [(x, y)] + [evaluation_split(task.config, test_limit) for _ in range(n_draws - 1)]
+        keys = [jax.random.fold_in(key, i) for i in range(n_draws)]
+    else:
+        splits, keys = [(x, y)], [key]
+    out = []
+    for (xs, ys), k in zip(splits, keys):
+        n = n_draws if len(splits) == 1 else 1
+        accs = evaluation.mismatch_accuracies(task, params, xs, ys, float(mm_level), key=k, n_draws=n)
+        out += [round(a * len(ys)) / len(ys) for a in accs]  # correct/n, exact again after float32
+    return out
 
 
 @dj.cachable(DEPENDENCIES + ["test_limit"], version=EVAL_VERSION)
@@ -116,8 +142,15 @@ def attacked_test_accuracy(model, test_limit, resources_dir=RESOURCES):
 @dj.cachable(DEPENDENCIES + ["surface_dist", "n_draws", "test_limit"], version=EVAL_VERSION)
 def surface_mean(model, surface_dist, n_draws, test_limit, resources_dir=RESOURCES):
     task, params, x, y, s = _prepare(model, test_limit, resources_dir)
-    key = eval_key(s, "surface", surface_dist)
-    accs = evaluation.surface_accuracies(task, params, x, y, float(surface_dist), key=key, n_draws=n_draws)
+    key, c = eval_key(s, "surface", surface_dist), float(surface_dist)
+    if redraws(task):  # quirk 8: a new test sample for every draw, as the original's per-call loader
+        accs = []
+        for i in range(n_draws):  # the keys of evaluation.surface_accuracies
+            xs, ys = (x, y) if i == 0 else evaluation_split(task.config, test_limit)
+            perturbed = mismatch.surface_perturb(params, c, key=jax.random.fold_in(key, i))
+            accs.append(evaluation.accuracy(task, perturbed, xs, ys, BATCH))
+    else:
+        accs = evaluation.surface_accuracies(task, params, x, y, c, key=key, n_draws=n_draws)
     return {"mean": float(np.mean(accs)), "accuracies": [float(a) for a in accs]}
 
 

@@ -132,7 +132,9 @@ def _seed_runs(config: TrainConfig, seeds, sids) -> list[SeedRun]:
     runs = []
     for seed, sid in zip(seeds, sids):
         cfg = dataclasses.replace(config, seed=seed, session_id=sid, vmap_seeds=(), session_ids=())
-        if shared is None or task.data_depends_on_seed:  # speech: each seed selects its own splits
+        # speech: each seed selects its own splits; ECG quirk 8: each model drew its own sample (the
+        # original trained one model per process, each building its loader)
+        if shared is None or task.data_depends_on_seed or task.redraws_on_load(cfg):
             shared = load_dataset(cfg)
         runs.append(SeedRun(seed=seed, sid=sid, config=cfg, dataset=shared, log={}))
     return runs

@@ -2,12 +2,16 @@
 
 import shutil
 
+import jax
+import jax.numpy as jnp
 import numpy as np
 import pytest
 
 from ECG import records
 from ECG.dataset import beat_window, extract_beats, split_by_beat
-from robustness.tasks import EcgConfig
+from robustness import artifacts, evaluation
+from robustness import cached_evaluation as ce
+from robustness.tasks import EcgConfig, make_task
 from robustness.data import load_dataset
 from robustness.datasets import CACHE_ENV, DataError
 
@@ -168,3 +172,38 @@ def test_r_peak_windows_are_centred_on_the_annotation(dataset, mitdb_dir):
     signal = records.read_record(mitdb_dir, str(beats["names"][beats["record"][rows[0]]])).signal
     start = beats["start"][rows[0]]
     np.testing.assert_array_equal(r.split("test")[0][0], signal[start - 50 : start + 50].astype(np.float32))
+
+
+@pytest.mark.parametrize("quirk", [True, False])
+def test_resample_quirk_gives_every_evaluation_its_own_test_beats(dataset, tmp_path, monkeypatch, quirk):
+    """Under -ecg_resample_quirk=True each evaluation call (and each mismatch draw) builds the data afresh,
+    as the original's per-call ECGDataLoader did; by default every evaluation sees the same test beats."""
+    config = EcgConfig(n_hidden=16, ecg_resample_quirk=quirk)
+    sid = 1212121212 + int(quirk)
+    params = make_task(config, n_in=2).init(jax.random.PRNGKey(0))
+    artifacts.save_model(tmp_path, sid, config, params, jax.random.PRNGKey(1))
+    model = {"architecture": "ecg_lsnn", "ecg_lsnn_session_id": sid}
+    seen = []  # the test beats (rows of the beat table) of every dataset an evaluation builds
+
+    def spy(cfg):
+        ds = load_dataset(cfg)
+        seen.append(ds.beat_rows["test"])
+        return ds
+
+    monkeypatch.setattr(ce, "load_dataset", spy)
+    ce._cached_test_split.cache_clear()
+    first = ce.test_accuracy(model, 0, resources_dir=tmp_path)
+    second = ce.test_accuracy(model, 0, resources_dir=tmp_path)
+    accs = ce.mismatch_list(model, 0.0, 2, 0, resources_dir=tmp_path)  # σ = 0: each draw = clean accuracy
+    if not quirk:
+        assert len(seen) == 1 and first == second and accs == [first] * 2  # one load, the same test beats
+        np.testing.assert_array_equal(seen[0], dataset.beat_rows["test"])
+        return
+    assert len(seen) == 2 + 2 and len({r.tobytes() for r in seen}) == 4  # a new test sample per call/draw
+    assert np.intersect1d(seen[0], seen[1]).size < 0.5 * seen[0].size
+    # each draw's accuracy is the model's accuracy on that draw's own test beats
+    task, p = make_task(config, n_in=2), {k: jnp.asarray(v) for k, v in params.items()}
+    x, y = dataset.beats["windows"], dataset.beats["target"]
+    expected = [evaluation.accuracy(task, p, x[r], y[r].astype(np.int32)) for r in seen]
+    assert [first, second] == pytest.approx(expected[:2], abs=1e-12)
+    assert accs == pytest.approx(expected[2:], abs=1e-12)

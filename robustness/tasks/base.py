@@ -40,6 +40,9 @@ class Task:
     panel_sigma: float  # figure_main: σ of the top panel's mismatch draw
     panel_examples: tuple  # figure_main: (classes shown, examples per class) in the top panel
     draw_panel: Callable  # draw_panel(fig, gridspec cell, panel numbers): figure_main's top panel
+    # redraws_on_load(config): True when every construction of the reader draws a new sample, as the
+    # original's ECG loader did (quirk 8): then each evaluation call (each mismatch draw) loads afresh
+    redraws_on_load: Callable = lambda config: False
 
     @property
     def architecture(self) -> str:

@@ -34,7 +34,8 @@ class EcgConfig(LsnnConfig):
     beats_per_class: int = flag(3000, "max beats drawn per class (report: 3000)", ge=1)
     split_by_patient: bool = flag(False, "split train/val/test by record instead of by beat")
     ecg_resample_quirk: bool = flag(
-        False, "quirk 8: re-draw the per-class beat sample at every load (leaks test)"
+        False,
+        "quirk 8: re-draw the per-class beat sample at every load: per run, evaluation call and mismatch draw (leaks test)",
     )
     ecg_window: str = flag(
         "first_peak",
@@ -89,4 +90,5 @@ TASK = Task(
     panel_sigma=0.5,
     panel_examples=((0, 1, 2, 3), 2),  # two beats of each class
     draw_panel=draw_panel,
+    redraws_on_load=lambda config: config.ecg_resample_quirk,
 )
