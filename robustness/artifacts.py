@@ -18,7 +18,7 @@ import numpy as np
 
 from robustness import files
 from robustness.configs import derived_fields, to_flags
-from robustness.tasks import config_from_flags
+from robustness.tasks import config_from_flags, get_task
 
 SESSION_ID_RANGE = (1_000_000_000, 9_999_999_999)
 
@@ -93,13 +93,34 @@ def remove_checkpoint(resources_dir, sid) -> None:
     checkpoint_path(resources_dir, sid).unlink(missing_ok=True)
 
 
-def results_complete(resources_dir, sid) -> bool:
-    """True when the results log says training finished and the model file parses."""
+OWN_KEYS = ("done", "training_loss", "validation_step")  # written only by this repository's training loop
+
+
+def results_complete(resources_dir, sid, architecture: str | None = None) -> bool:
+    """Whether session ``sid`` counts as trained; its model file must parse in every case.
+
+    A results log of this repository (it has one of ``OWN_KEYS``) is complete only when it says ``done``
+    (a killed run is resumed instead). A log written by the original code (none of those keys) is judged
+    by the original's checker of ``architecture`` (``Task.original_min_logs``): speech any training
+    accuracy, ECG more than 50 entries, the CNN at least 50; without ``architecture`` it is not accepted.
+    """
     try:
         log = files.read_json(results_path(resources_dir, sid))
-        if not (log.get("done") and log.get("training_accuracy")):
-            return False
-        files.read_json(model_path(resources_dir, sid))
-        return True
+        if any(key in log for key in OWN_KEYS):
+            done = bool(log.get("done") and log.get("training_accuracy"))
+        else:
+            done = architecture is not None and _original_checker(log, architecture)
+        if done:
+            files.read_json(model_path(resources_dir, sid))
+        return done
     except (FileNotFoundError, ValueError):
         return False
+
+
+def _original_checker(log: dict, architecture: str) -> bool:
+    """The original's done-rule: the training accuracies (either spelling) number at least the task's
+    ``original_min_logs``."""
+    accuracies = log.get("training_accuracies", log.get("training_accuracy"))
+    if not isinstance(accuracies, list):
+        return False
+    return len(accuracies) >= get_task(architecture).original_min_logs

@@ -186,7 +186,7 @@ def fit(config: TrainConfig, *, progress: bool | None = None) -> list[dict]:
     config = dataclasses.replace(config, resources_dir=resolve_resources_dir(config))
     sids = _session_ids(config, seeds)
     res = config.resources_dir
-    if all(artifacts.results_complete(res, sid) for sid in sids):
+    if all(artifacts.results_complete(res, sid, config.architecture) for sid in sids):
         print(f"session(s) {sids} already trained; nothing to do", flush=True)
         return [{"seed": s, "session_id": sid, "status": "already done"} for s, sid in zip(seeds, sids)]
     runs = _seed_runs(config, seeds, sids)

@@ -29,7 +29,8 @@ NOT_DEPS = {
 
 def fake_trained(resources, sid, *, done=True, accuracies=(0.5,)):
     """The two files a finished training leaves behind (contents as robustness.training writes them)."""
-    log = {"training_accuracy": list(accuracies), "validation_accuracy": [0.25]}
+    log = {"training_accuracy": list(accuracies), "training_loss": [1.0] * len(accuracies)}
+    log["validation_accuracy"] = [0.25]
     if done:
         log["done"] = [True]
     artifacts.write_results(resources, sid, log)
@@ -136,11 +137,41 @@ def test_checker_needs_a_finished_log_and_a_parsable_model(tmp_path):
     assert check(sid, "ecg_lsnn", "unused") is False
 
 
+def original_log(resources, sid, n, key="training_accuracies"):
+    """A results log as the original code wrote it (architectures.log: no "done", none of our keys)."""
+    log = {key: [0.5] * n, "attacked_training_accuracies": [0.25] * n, "kl_over_time": [[0.0] * 11] * n}
+    artifacts.write_results(resources, sid, {**log, "validation_accuracy": [0.5]})
+    files.write_json(artifacts.model_path(resources, sid), {"params": {}, "rng_key": [0, 1], "theta": {}})
+
+
+@pytest.mark.parametrize(
+    ("arch", "too_few", "enough"), [("speech_lsnn", None, 0), ("ecg_lsnn", 50, 51), ("cnn", 49, 50)]
+)
+def test_original_format_logs_pass_the_original_checkers(tmp_path, arch, too_few, enough):
+    # the original's checkers: speech any training accuracy, ECG more than 50 entries, CNN at least 50
+    sid = 1357913579
+    check = A.runner(A.ARCHITECTURES[arch], tmp_path).checker
+    if too_few is not None:
+        original_log(tmp_path, sid, too_few)
+        assert check(sid, arch, "unused") is False
+    original_log(tmp_path, sid, enough)
+    assert check(sid, arch, "unused") is True
+    original_log(tmp_path, sid, enough, key="training_accuracy")  # either spelling, as the original
+    assert check(sid, arch, "unused") is True
+    assert artifacts.results_complete(tmp_path, sid) is False  # no architecture: no original rule
+    os.remove(artifacts.model_path(tmp_path, sid))  # the original's loader needed the model too
+    assert check(sid, arch, "unused") is False
+    # our own runs keep the stricter rule: 100 logged entries, killed before "done", are not accepted
+    fake_trained(tmp_path, sid, done=False, accuracies=[0.5] * 100)
+    assert check(sid, arch, "unused") is False
+
+
 def test_loader_returns_the_log_and_the_session_ids_but_no_weights(tmp_path):
     fake_trained(tmp_path, 42)
     loaded = A.runner(A.cnn, tmp_path).loader(42, "cnn", "unused")
     assert loaded == {
         "training_accuracy": [0.5],
+        "training_loss": [1.0],
         "validation_accuracy": [0.25],
         "done": [True],
         "session_id": 42,

@@ -43,6 +43,9 @@ class Task:
     # redraws_on_load(config): True when every construction of the reader draws a new sample, as the
     # original's ECG loader did (quirk 8): then each evaluation call (each mismatch draw) loads afresh
     redraws_on_load: Callable = lambda config: False
+    # the original's done-checker for its own results logs (no "done" key): at least this many training
+    # accuracies (speech: any; ECG: more than 50; CNN: at least 50); see artifacts.results_complete
+    original_min_logs: int = 0
 
     @property
     def architecture(self) -> str:

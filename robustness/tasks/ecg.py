@@ -90,5 +90,6 @@ TASK = Task(
     panel_sigma=0.5,
     panel_examples=((0, 1, 2, 3), 2),  # two beats of each class
     draw_panel=draw_panel,
+    original_min_logs=51,
     redraws_on_load=lambda config: config.ecg_resample_quirk,
 )

@@ -100,4 +100,5 @@ TASK = Task(
     panel_sigma=0.9,
     panel_examples=((0, 1, 4, 5), 5),  # T-shirt, trouser, coat, sandal: five each
     draw_panel=draw_panel,
+    original_min_logs=50,
 )
