@@ -293,7 +293,9 @@ def test_direct_mode_trains_what_is_missing_for_real(mitdb_dir, tmp_path, capsys
     rc, summary, _, out, _ = run_train(capsys, *args)
     assert rc == 0 and summary == (1, 1, 1, 0) and f"session(s) {sid_of[1]} " in out
     assert artifacts.results_complete(res, sid_of[1])  # retrained under the same session id
-    assert (res / "Logs" / f"{sid_of[1]}.log").read_text().count("iteration 10: validation accuracy") == 2  # appended
+    assert (res / "Logs" / f"{sid_of[1]}.log").read_text().count(
+        "iteration 10: validation accuracy"
+    ) == 2  # appended
 
 
 def test_direct_mode_reports_a_failed_training(mitdb_dir, tmp_path, capsys, monkeypatch):
