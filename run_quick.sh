@@ -31,3 +31,5 @@ start=$(date +%s)
 python train.py -profile="$PROFILE" -group_seeds=2   # seeds of one configuration vmapped in one process
 python make_figures.py -profile="$PROFILE"
 echo "main job (profile $PROFILE) finished in $(( $(date +%s) - start )) s"
+# the report's claims, read from the figure JSONs (prints holds/FAILS per claim, writes claims.json)
+python -m robustness.claims "Resources/Figures/$PROFILE" || echo "not every claim holds at this profile (see above)"

@@ -46,6 +46,8 @@ class Task:
     # the original's done-checker for its own results logs (no "done" key): at least this many training
     # accuracies (speech: any; ECG: more than 50; CNN: at least 50); see artifacts.results_complete
     original_min_logs: int = 0
+    # the main job's claim check (robustness.claims): standard clean test accuracy the quick profile must reach
+    quick_clean_floor: float = 0.0
 
     @property
     def architecture(self) -> str:

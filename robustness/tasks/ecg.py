@@ -91,5 +91,6 @@ TASK = Task(
     panel_examples=((0, 1, 2, 3), 2),  # two beats of each class
     draw_panel=draw_panel,
     original_min_logs=51,
+    quick_clean_floor=0.80,
     redraws_on_load=lambda config: config.ecg_resample_quirk,
 )

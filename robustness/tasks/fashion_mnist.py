@@ -101,4 +101,5 @@ TASK = Task(
     panel_examples=((0, 1, 4, 5), 5),  # T-shirt, trouser, coat, sandal: five each
     draw_panel=draw_panel,
     original_min_logs=50,
+    quick_clean_floor=0.85,
 )

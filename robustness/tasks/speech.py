@@ -113,5 +113,6 @@ TASK = Task(
     mismatch_levels=(0.0, 0.5, 0.7, 0.9, 1.1, 1.5),
     panel_sigma=0.9,
     panel_examples=((2, 3), 2),  # two "yes", two "no"
+    quick_clean_floor=0.85,
     draw_panel=draw_panel,
 )
