@@ -4,7 +4,8 @@ Per iteration: a batch from the task's dataset (a pure function of (seed, step))
 ``θ ← Adam(∇_θ [CE + rate_reg + β·L_rob(θ, θ*)])`` with the W_rec-diagonal gradient masked. Every
 ``log_interval`` iterations the current training batch is re-evaluated with an all-ones dropout mask:
 ``training_accuracy``, ``attacked_training_accuracy`` and ``kl_over_time`` (N+1 values) under the model's
-own attack flags — also for β = 0 (quirk 10). Every ``eval_step_interval`` iterations (and after the last
+own attack flags — also for β = 0 (quirk 10). With ``-pretrain_steps=P`` (warm start; report: 0) the first P
+iterations use the standard step (β = 0, no attack computed) and the rest the robust one. Every ``eval_step_interval`` iterations (and after the last
 one) the validation split is evaluated and the best-validation model is saved; each save, and the end of
 training, prints ``Saved model under <Resources>/Models/<sid>_model.json (session id <sid>, ...)``.
 
@@ -155,6 +156,7 @@ class _Loop:
 
     task: Model
     step_fn: Callable
+    pretrain_step_fn: Callable  # the step of the first ``config.pretrain_steps`` iterations (β = 0)
     log_fn: Callable
     params: Any
     opt_state: Any
@@ -176,8 +178,13 @@ def _prepare(config: TrainConfig, runs: list[SeedRun], seeds, sids) -> _Loop:
     log_keys = jnp.stack([jax.random.fold_in(r, STREAM_LOG) for r in roots])
     start, params, opt_state = _restore(config.resources_dir, sids, seeds, runs, params, opt_state)
     step_fn, log_fn = make_step(task, config, optimizer), make_log_fn(task, config)
+    # warm start: standard training (β = 0, no attack computed) before the robust phase
+    standard = dataclasses.replace(config, beta_robustness=0.0)
+    pre_fn = (
+        make_step(task, standard, optimizer) if config.pretrain_steps and config.beta_robustness else step_fn
+    )
     n_steps = total_steps(config, n_train)
-    return _Loop(task, step_fn, log_fn, params, opt_state, train_keys, log_keys, start, n_steps)
+    return _Loop(task, step_fn, pre_fn, log_fn, params, opt_state, train_keys, log_keys, start, n_steps)
 
 
 def fit(config: TrainConfig, *, progress: bool | None = None) -> list[dict]:
@@ -198,7 +205,8 @@ def fit(config: TrainConfig, *, progress: bool | None = None) -> list[dict]:
         for step in range(loop.start, loop.n_steps):
             batch = [r.dataset.train_batch(r.seed, step, config.batch_size) for r in runs]
             x, y = np.stack([b[0] for b in batch]), np.stack([b[1] for b in batch])
-            loop.params, loop.opt_state, loss = loop.step_fn(
+            step_fn = loop.pretrain_step_fn if step < config.pretrain_steps else loop.step_fn
+            loop.params, loop.opt_state, loss = step_fn(
                 loop.params, loop.opt_state, x, y, fold(loop.train_keys, step)
             )
             loss = np.asarray(loss)

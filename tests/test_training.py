@@ -231,3 +231,19 @@ def test_validation_uses_the_original_batch_sizes(tmp_path, fashion_dir):
     fit(dataclasses.replace(config, resources_dir=str(tmp_path / "b"), validation_batch_size=300))
     log = json.loads(artifacts.results_path(tmp_path / "b", sid).read_text())
     assert log["validation_accuracy"] == [by_size[300]]  # -validation_batch_size: same training, one batch
+
+
+def test_pretrain_steps_train_standard_first_then_robust(tmp_path, mitdb_dir):
+    # warm start: with -pretrain_steps=P the first P iterations are standard training (β = 0), then β applies
+    runs = {"std": (0.0, 0), "all": (1.0, 30), "half": (1.0, 15), "rob": (1.0, 0)}
+    logs = {}
+    for i, (name, (beta, pre)) in enumerate(runs.items()):
+        sid = 4444444440 + i
+        fit(tiny(tmp_path / name, session_id=sid, beta_robustness=beta, pretrain_steps=pre, log_interval=10))
+        logs[name] = json.loads(artifacts.results_path(tmp_path / name, sid).read_text())["training_loss"]
+    # P >= max_steps: the robust model is the standard one (same losses at iterations 10, 20, 30)
+    np.testing.assert_allclose(logs["all"], logs["std"], rtol=1e-6)
+    # P = 15: iteration 10 is a standard step, iterations 20 and 30 robust ones (their loss adds β·KL > 0)
+    np.testing.assert_allclose(logs["half"][0], logs["std"][0], rtol=1e-6)
+    assert logs["half"][0] != pytest.approx(logs["rob"][0], rel=1e-6)
+    assert logs["half"][1] != pytest.approx(logs["std"][1], rel=1e-4)
