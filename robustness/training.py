@@ -4,10 +4,10 @@ Per iteration: a batch from the task's dataset (a pure function of (seed, step))
 ``θ ← Adam(∇_θ [CE + rate_reg + β·L_rob(θ, θ*)])`` with the W_rec-diagonal gradient masked. Every
 ``log_interval`` iterations the current training batch is re-evaluated with an all-ones dropout mask:
 ``training_accuracy``, ``attacked_training_accuracy`` and ``kl_over_time`` (N+1 values) under the model's
-own attack flags — also for β = 0 (quirk 10). With ``-pretrain_steps=P`` (warm start; report: 0) the first P
-iterations use the standard step (β = 0, no attack computed) and the rest the robust one. Every ``eval_step_interval`` iterations (and after the last
-one) the validation split is evaluated and the best-validation model is saved; each save, and the end of
-training, prints ``Saved model under <Resources>/Models/<sid>_model.json (session id <sid>, ...)``.
+own attack flags — also for β = 0 (quirk 10). With ``-pretrain_steps=P`` (warm start; report: 0) the
+first P iterations use the standard step (β = 0, no attack computed) and the rest the robust one. Every
+``eval_step_interval`` iterations (and after the last one) the validation split is evaluated and the
+best-validation model is saved; each save, and the end of training, prints ``Saved model under <Resources>/Models/<sid>_model.json (session id <sid>, ...)``.
 
 Several seeds train at once with ``jax.vmap`` (``-vmap_seeds=0,1,2``): parameters, optimiser states, keys
 and batches get a leading seed axis; each seed writes its own model/results pair, identical in format to
