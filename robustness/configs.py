@@ -104,11 +104,6 @@ class TrainConfig:
         1.0, "β: weight of the KL(f_θ ‖ f_θ*) robustness term (0 = standard training)", ge=0.0
     )
     n_attack_steps: int = flag(10, "N: sign-gradient ascent steps of the θ* attack", ge=1)
-    pretrain_steps: int = flag(
-        0,
-        "warm start: the first P iterations train with β = 0, the rest with β (report: 0, β from the start)",
-        ge=0,
-    )
     attack_size_mismatch: float = flag(2.0, "ζ_rel: relative attack box size, step ζ·θ/N per element", ge=0.0)
     attack_size_constant: float = flag(
         0.0, "ζ_const: constant attack box size, step ζ_const/N per element", ge=0.0
@@ -145,6 +140,11 @@ class TrainConfig:
     )
     lr_schedule_quirk: bool = flag(True, "quirk 3: report's in-place cumsum schedule (e1 @a, then e1+e2 @b)")
     max_steps: int = flag(0, "cap on the total number of training iterations (0 = no cap)", ge=0)
+    pretrain_steps: int = flag(
+        0,
+        "warm start: the first P iterations train with β = 0, the rest with β (report: 0, β from the start)",
+        ge=0,
+    )
     batch_size: int = flag(100, "training batch size", ge=1)
     optimizer: str = flag("adam", "optimiser", OPTIMIZERS)
     seed: int = flag(0, "seed of initialisation, data order, dropout and attack noise", ge=0)
