@@ -32,4 +32,4 @@ python train.py -profile="$PROFILE" -group_seeds=2   # seeds of one configuratio
 python make_figures.py -profile="$PROFILE"
 echo "main job (profile $PROFILE) finished in $(( $(date +%s) - start )) s"
 # the report's claims, read from the figure JSONs (prints holds/FAILS per claim, writes claims.json)
-python -m robustness.claims "Resources/Figures/$PROFILE" || echo "not every claim holds at this profile (see above)"
+python -m robustness.claims -profile="$PROFILE" || echo "not every claim holds at this profile (see above)"

@@ -1,6 +1,6 @@
 """Check the report's claims on the figure JSONs the main job writes (README "Results of the main job").
 
-    python -m robustness.claims [FIGURES_DIR]      # default Resources/Figures/quick
+    python -m robustness.claims [-profile=NAME | FIGURES_DIR]   # default: the quick profile's figure folder
 
 Reads only the public fields of the figure JSONs:
 
@@ -27,7 +27,9 @@ from pathlib import Path
 
 import numpy as np
 
-from robustness import files, paths, stats
+from robustness import files, stats
+from robustness.figures import figure_dir
+from robustness.profiles import PROFILES
 from robustness.tasks import TASKS
 
 P_MAX = 0.01  # one-sided Mann–Whitney p at the two largest σ
@@ -122,10 +124,17 @@ def check(figures_dir) -> list[dict]:
 
 def main(argv: list[str] | None = None) -> int:
     argv = sys.argv[1:] if argv is None else argv
-    if len(argv) > 1 or any(a.startswith("-") for a in argv):
-        print("usage: python -m robustness.claims [FIGURES_DIR]", file=sys.stderr)
+    profiles = [a.removeprefix("-profile=") for a in argv if a.startswith("-profile=")]
+    rest = [a for a in argv if not a.startswith("-profile=")]
+    if (
+        len(rest) > 1
+        or len(profiles) > 1
+        or any(a.startswith("-") for a in rest)
+        or not set(profiles) <= set(PROFILES)
+    ):
+        print("usage: python -m robustness.claims [-profile=NAME | FIGURES_DIR]", file=sys.stderr)
         return 2
-    figures_dir = Path(argv[0]) if argv else paths.RESOURCES / "Figures" / "quick"
+    figures_dir = Path(rest[0]) if rest else figure_dir(profiles[0] if profiles else "quick")
     try:
         claims = check(figures_dir)
     except ValueError as err:

@@ -7,7 +7,8 @@ Per iteration: a batch from the task's dataset (a pure function of (seed, step))
 own attack flags — also for β = 0 (quirk 10). With ``-pretrain_steps=P`` (warm start; report: 0) the
 first P iterations use the standard step (β = 0, no attack computed) and the rest the robust one. Every
 ``eval_step_interval`` iterations (and after the last one) the validation split is evaluated and the
-best-validation model is saved; each save, and the end of training, prints ``Saved model under <Resources>/Models/<sid>_model.json (session id <sid>, ...)``.
+best-validation model is saved; each save, and the end of training, prints
+``Saved model under <Resources>/Models/<sid>_model.json (session id <sid>, ...)``.
 
 Several seeds train at once with ``jax.vmap`` (``-vmap_seeds=0,1,2``): parameters, optimiser states, keys
 and batches get a leading seed axis; each seed writes its own model/results pair, identical in format to
@@ -178,11 +179,9 @@ def _prepare(config: TrainConfig, runs: list[SeedRun], seeds, sids) -> _Loop:
     log_keys = jnp.stack([jax.random.fold_in(r, STREAM_LOG) for r in roots])
     start, params, opt_state = _restore(config.resources_dir, sids, seeds, runs, params, opt_state)
     step_fn, log_fn = make_step(task, config, optimizer), make_log_fn(task, config)
-    # warm start: standard training (β = 0, no attack computed) before the robust phase
-    standard = dataclasses.replace(config, beta_robustness=0.0)
-    pre_fn = (
-        make_step(task, standard, optimizer) if config.pretrain_steps and config.beta_robustness else step_fn
-    )
+    pre_fn = step_fn  # warm start: standard steps (β = 0, no attack computed) before the robust phase
+    if config.pretrain_steps and config.beta_robustness:
+        pre_fn = make_step(task, dataclasses.replace(config, beta_robustness=0.0), optimizer)
     n_steps = total_steps(config, n_train)
     return _Loop(task, step_fn, pre_fn, log_fn, params, opt_state, train_keys, log_keys, start, n_steps)
 
