@@ -31,6 +31,7 @@ type-strict and ``1``/``"1"``/``1.0`` would be three different models.
 from __future__ import annotations
 
 import inspect
+import json
 import os
 import shlex
 from collections.abc import Callable
@@ -52,7 +53,7 @@ from robustness.profiles import DEFAULT
 from robustness.tasks import TASKS
 
 VERSION = "1"  # cache-key salt of the train tables: bump when a change makes old models invalid
-RESERVED = ("session_id", "session_ids", "vmap_seeds", "resources_dir")  # set by train.py per launch
+RESERVED = ("session_id", "session_ids", "vmap_seeds", "init_froms", "resources_dir")  # train.py sets them
 ENVIRONMENT = ("data_dir", "data_url", "checkpoint_seconds")  # passed to the script; never change the model
 NOT_DEPENDENCIES = RESERVED + ENVIRONMENT
 
@@ -140,8 +141,15 @@ def normalize(element: dict) -> dict:
     """A copy of ``element`` with every config field in canonical form (validated; errors name the flag).
 
     Missing hyperparameters are filled with the defaults; ``train``/``code_file`` are (re)set from the
-    architecture; keys that are not config fields (labels such as ``method``) are kept unchanged.
+    architecture; keys that are not config fields (labels such as ``method``) are kept unchanged. An
+    ``init_from`` that is a grid element (the parent model: a warm start, see :func:`parent_spec`) is
+    normalised too and kept as that parent's :func:`parent_spec`.
     """
+    parent = element.get("init_from")
+    if isinstance(parent, dict):
+        out = normalize({**element, "init_from": 0})
+        out["init_from"] = parent_spec(normalize(parent))
+        return out
     arch = architecture_of(element)
     known = fields_of(arch.config_cls)
     for name in RESERVED:
@@ -161,6 +169,52 @@ def model_of(element: dict) -> dict:
     keys = [*arch.default_hyperparameters(), *(k for k in ENVIRONMENT if k in element)]
     extra = {"architecture": arch.__name__, "code_file": arch.code_file, "train": arch.train}
     return {**{k: element[k] for k in keys}, **extra}
+
+
+def parent_spec(element: dict) -> dict:
+    """What identifies a model as a warm-start parent: its architecture and hyperparameters (pure data).
+
+    A grid element whose ``init_from`` is such a dict (or any grid element, normalised to one) continues
+    from that parent model: ``train.py`` trains the parent first and then passes its session id as
+    ``-init_from`` (README "Warm start"); the child's cache key holds the parent's session id."""
+    arch = architecture_of(element)
+    return {"architecture": arch.__name__, **{k: element[k] for k in arch.default_hyperparameters()}}
+
+
+def parent_of(model: dict) -> dict | None:
+    """The parent's :func:`parent_spec` of a model that continues from a grid element, else None."""
+    parent = model.get("init_from")
+    return parent if isinstance(parent, dict) else None
+
+
+def _identity(model: dict) -> str:
+    return json.dumps(parent_spec(model), sort_keys=True)
+
+
+def _lineage(model: dict) -> list[dict]:
+    """The model's parents, the root first, then the model."""
+    chain = [model]
+    while (parent := parent_of(chain[0])) is not None:
+        chain.insert(0, model_of(normalize(parent)))
+    return chain
+
+
+def _stages(models: list[dict]) -> list[list[dict]]:
+    """``models`` with every parent added, in stages: parents come in an earlier stage than children."""
+    by_depth: dict[int, list[dict]] = {}
+    for model in models:
+        for depth, member in enumerate(_lineage(model)):
+            by_depth.setdefault(depth, []).append(member)
+    return [dj.make_unique(by_depth[d]) for d in sorted(by_depth)]
+
+
+def _resolved(model: dict, sids: dict) -> dict | None:
+    """``model`` with a grid-element ``init_from`` replaced by the parent's session id (None: unknown)."""
+    parent = parent_of(model)
+    if parent is None:
+        return model
+    sid = sids.get(_identity(model_of(normalize(parent))))
+    return None if sid is None else {**model, "init_from": sid}
 
 
 # every flag of the main scripts -> the config classes that have it (train.py's -key=value overrides)
@@ -195,24 +249,50 @@ def grid_models(experiments, profile: str, overrides: dict) -> list[dict]:
         takes_profile = "profile" in inspect.signature(cls.train_grid).parameters
         for i, element in enumerate(cls.train_grid(profile=profile) if takes_profile else cls.train_grid()):
             try:
-                element = normalize(element)
-                known = fields_of(architecture_of(element).config_cls)
-                element = normalize({**element, **{k: v for k, v in overrides.items() if k in known}})
+                models.append(model_of(_overridden(normalize(element), overrides)))
             except (ValueError, ConfigError) as err:
                 raise ValueError(f"Experiment {name}, model {i}: {err}") from None
-            models.append(model_of(element))
     return dj.make_unique(models)
+
+
+def _overridden(element: dict, overrides: dict) -> dict:
+    """``element`` (and its warm-start parents) with the ``overrides`` its config has."""
+    parent = parent_of(element)
+    if parent is not None:
+        parent = parent_spec(_overridden(normalize(parent), overrides))
+    known = fields_of(architecture_of(element).config_cls)
+    out = normalize({**element, "init_from": 0, **{k: v for k, v in overrides.items() if k in known}})
+    if parent is not None and "init_from" not in overrides:
+        out["init_from"] = parent
+    return out
 
 
 def plan(models: list[dict], *, dirs: Dirs, force: bool = False) -> tuple[list[dict], dict]:
     """Run the ``train`` runners of ``models``: ``(pending, outcome counts)``, pending = the models that are
-    not trained in ``dirs`` yet, each with a session id (``force``: all of them, under new ids)."""
-    pending: list[dict] = []
-    bound = bind(models, dirs.resources_dir, pending.append)
-    mode = "force" if force else "normal"
-    result = dj.run(bound, "train", run_mode=mode, cache_dir=str(dirs.cache_dir))("{*}")
-    unique = {p["session_id"]: p for p in pending}  # one sid per model even if a grid repeats it
-    return sorted(unique.values(), key=lambda p: result.session_ids.index(p["session_id"])), result.counts()
+    not trained in ``dirs`` yet, each with a session id (``force``: all of them, under new ids).
+
+    Warm-start parents (grid-element ``init_from``) are planned first, stage by stage; a child gets its
+    parent's session id as ``init_from`` and, while the parent is still pending, ``"after"`` = that id
+    (train.py launches it only once the parent is trained). Pending models come parents first."""
+    out: list[dict] = []
+    counts: dict[str, int] = {}
+    sids: dict[str, int] = {}
+    for stage in _stages(models):
+        elements = [_resolved(m, sids) for m in stage]
+        pending: list[dict] = []
+        bound = bind(elements, dirs.resources_dir, pending.append)
+        mode = "force" if force else "normal"
+        result = dj.run(bound, "train", run_mode=mode, cache_dir=str(dirs.cache_dir))("{*}")
+        waiting = {p["session_id"] for p in out}
+        for model, sid in zip(stage, result.session_ids):
+            sids[_identity(model)] = sid
+        unique = {p["session_id"]: p for p in pending}  # one sid per model even if a grid repeats it
+        for p in sorted(unique.values(), key=lambda p: result.session_ids.index(p["session_id"])):
+            parent = p["model"].get("init_from")
+            out.append({**p, "after": parent if parent in waiting else None})
+        for outcome, n in result.counts().items():
+            counts[outcome] = counts.get(outcome, 0) + n
+    return out, counts
 
 
 def command_flags(models: list[dict], session_ids: list[int], mode: str, resources_dir=None) -> dict:
@@ -240,6 +320,9 @@ def command_flags(models: list[dict], session_ids: list[int], mode: str, resourc
         del flags["seed"]
         flags["vmap_seeds"] = ",".join(str(m["seed"]) for m in models)
         flags["session_ids"] = ",".join(map(str, session_ids))
+        if any(int(m.get("init_from", 0)) for m in models):  # each seed continues its own parent
+            del flags["init_from"]
+            flags["init_froms"] = ",".join(str(m["init_from"]) for m in models)
     return flags
 
 
@@ -252,10 +335,11 @@ def describe(model: dict) -> str:
     arch = architecture_of(model)
     defaults = arch.default_hyperparameters()
     diff = [
-        f"{k}={shlex.quote(str(model[k]))}"
+        f"init_from=<{describe(model[k])}>" if k == "init_from" and isinstance(model[k], dict)
+        else f"{k}={shlex.quote(str(model[k]))}"
         for k in defaults
         if k in model and model[k] != defaults[k] and k != "seed"
-    ]
+    ]  # fmt: skip
     return " ".join([arch.__name__, f"seed={model.get('seed', defaults['seed'])}", *diff])
 
 
@@ -266,10 +350,20 @@ def load_models(grid, *, experiment=None, profile=DEFAULT, dirs: Dirs = Dirs()) 
     Raises MissingModelsError listing each untrained model and the ``python train.py ...`` command that
     trains it (``experiment``/``profile`` name the Experiment that needs them). Read-only: writes nothing.
     """
-    grid = bind([normalize(e) for e in ([grid] if isinstance(grid, dict) else grid)], dirs.resources_dir)
+    grid = [normalize(e) for e in ([grid] if isinstance(grid, dict) else grid)]
     cache = str(dirs.cache_dir)
-    result = dj.run(grid, "train", run_mode="load_any", store_key="*", cache_dir=cache)("{*}")
-    missing = [e for e, outcome in zip(grid, result.outcomes) if outcome == "missing"]
+    sids: dict[str, int | None] = {}
+    for stage in _stages(grid)[:-1]:  # warm-start parents: their session ids, None when missing
+        ready = [(m, r) for m in stage if (r := _resolved(m, sids)) is not None]
+        found = dj.run(bind([r for _, r in ready], dirs.resources_dir), "train", run_mode="load_any",
+                       cache_dir=cache)("{*}")  # fmt: skip
+        for (m, _), sid, outcome in zip(ready, found.session_ids, found.outcomes):
+            sids[_identity(m)] = None if outcome == "missing" else sid
+    resolved = [_resolved(e, sids) for e in grid]
+    ready = bind([r for r in resolved if r is not None], dirs.resources_dir)
+    result = dj.run(ready, "train", run_mode="load_any", store_key="*", cache_dir=cache)("{*}")
+    outcomes = iter(result.outcomes)
+    missing = [e for e, r in zip(grid, resolved) if r is None or next(outcomes) == "missing"]
     if missing:
         command = ["python", "train.py"] + (["-exp", experiment] if experiment else [])
         command += [f"-profile={profile}"] if profile != DEFAULT else []

@@ -124,10 +124,14 @@ def main(argv: list[str] | None = None) -> int:
     for p in queued:
         say(f"{A.describe(p['model'])}: session {p['session_id']} is still queued; not submitted again")
     todo = [p for p in pending if p not in queued]
-    job_list = jobs.make_jobs(jobs.group_seeds(todo, opts.group_seeds), settings, opts.resources_dir)
-    launched, started, failures = jobs.run_jobs(
-        job_list, settings, n_threads=opts.n_threads, dry_run=opts.dry_run, say=say
-    )
+    launched = started = 0
+    failures: list[str] = []
+    for wave in jobs.waves(todo, settings, dirs.resources_dir, dry_run=opts.dry_run, say=say):
+        job_list = jobs.make_jobs(jobs.group_seeds(wave, opts.group_seeds), settings, opts.resources_dir)
+        n, j, failed = jobs.run_jobs(
+            job_list, settings, n_threads=opts.n_threads, dry_run=opts.dry_run, say=say
+        )
+        launched, started, failures = launched + n, started + j, failures + failed
     verb = "dry run: would launch" if opts.dry_run else "launched"
     summary = f"{verb} {launched} (jobs {started}), already done {counts.get('loaded', 0)}, still queued {len(queued)}"
     say(summary + (f", failed {len(failures)}" if failures else ""))

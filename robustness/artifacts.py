@@ -63,6 +63,36 @@ def load_model(resources_dir, sid):
     return config, params, np.asarray(data.get("rng_key", [0, 0]), np.uint32)
 
 
+def load_parent(resources_dir, sid, architecture: str, template: dict) -> tuple[dict, int]:
+    """``(θ, iterations trained)`` of the ``-init_from`` parent ``sid``: its model file must exist, be a
+    model of ``architecture`` and hold exactly the tensors of ``template`` with the same shapes (clear
+    errors otherwise). The iterations are the last ``validation_step`` of its results log (a validation
+    ends every run of this repository); 0 for a log without one (the original code's)."""
+    path = model_path(resources_dir, sid)
+    if not path.exists():
+        raise FileNotFoundError(f"-init_from={sid}: no model file {path}; train that session first")
+    config, params, _ = load_model(resources_dir, sid)
+    if config.architecture != architecture:
+        raise ValueError(
+            f"-init_from={sid}: {path} holds a {config.architecture} model, this run trains {architecture}"
+        )
+    want = {k: tuple(np.shape(v)) for k, v in template.items()}
+    have = {k: tuple(v.shape) for k, v in params.items()}
+    if want != have:
+        diff = sorted(k for k in set(want) | set(have) if want.get(k) != have.get(k))
+        detail = ", ".join(
+            f"{k}: {have.get(k, 'missing')} in the file, {want.get(k, 'none')} here" for k in diff
+        )
+        raise ValueError(f"-init_from={sid}: the parameters of {path} do not fit this network ({detail})")
+    try:
+        steps = files.read_json(results_path(resources_dir, sid), what="training results").get(
+            "validation_step"
+        )
+    except FileNotFoundError:
+        steps = None
+    return params, int(steps[-1]) if steps else 0
+
+
 def write_results(resources_dir, sid, log: dict) -> None:
     files.write_json(results_path(resources_dir, sid), log)
 

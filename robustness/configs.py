@@ -145,6 +145,16 @@ class TrainConfig:
         "warm start: the first P iterations train with β = 0, the rest with β (report: 0, β from the start)",
         ge=0,
     )
+    init_from: int = flag(
+        0,
+        "warm start: θ from the model file of this session id (same task and shapes), a fresh optimiser, "
+        "iterations numbered on from the parent's (0 = random initialisation, the report's)",
+        ge=0,
+        le=9_999_999_999,
+    )
+    init_froms: tuple[int, ...] = flag(
+        (), "one -init_from per vmapped seed (train.py sets it for seed groups)", ge=0, le=9_999_999_999
+    )
     batch_size: int = flag(100, "training batch size", ge=1)
     optimizer: str = flag("adam", "optimiser", OPTIMIZERS)
     seed: int = flag(0, "seed of initialisation, data order, dropout and attack noise", ge=0)

@@ -17,7 +17,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import architectures as A
-from robustness import files, paths
+from robustness import artifacts, files, paths
 from robustness.launch import LaunchError, LaunchSettings, launch_argv, log_path, python_argv, submit
 
 # squeue states after which a job can no longer write its model; any other state counts as queued
@@ -63,11 +63,42 @@ def still_queued(sid: int, log_dir, warned: set) -> bool:
     return any(s in LSF_ACTIVE for s in states)
 
 
+def waves(pending: list[dict], settings: LaunchSettings, resources_dir, *, dry_run: bool, say: Callable):
+    """Yield ``pending`` in waves: first the models whose warm-start parent is trained (``"after"`` None),
+    then — in direct mode, once a wave has run — the children of the parents it trained, and so on. A child
+    whose parent did not finish is not launched (said why); bsub/sbatch jobs are fire-and-forget, so their
+    children wait for the next ``train.py`` (said so)."""
+    remaining = list(pending)
+    ready: set[int] = set()
+    while remaining:
+        wave = [p for p in remaining if p.get("after") is None or p["after"] in ready]
+        if not wave:
+            break
+        remaining = [p for p in remaining if p not in wave]
+        yield wave
+        if settings.mode != "direct":
+            break
+        ready |= {
+            p["session_id"]
+            for p in wave
+            if dry_run
+            or artifacts.results_complete(resources_dir, p["session_id"], p["model"]["architecture"])
+        }
+    for p in remaining:
+        why = (
+            "run train.py again once it has finished"
+            if settings.mode != "direct"
+            else "it did not finish, so this model was not launched"
+        )
+        say(f"{A.describe(p['model'])}: session {p['session_id']} continues from session {p['after']}: {why}")
+
+
 def group_seeds(pending: list[dict], size: int) -> list[list[dict]]:
-    """Models identical except ``seed`` go together, ``size`` at a time (seed order); grid order otherwise."""
+    """Models identical except ``seed`` (and their ``-init_from`` parent, one per seed) go together, ``size``
+    at a time (seed order); grid order otherwise."""
     buckets: dict[str, list[dict]] = {}
     for p in pending:
-        key = {k: v for k, v in p["model"].items() if k not in ("seed", "train", "session_id")}
+        key = {k: v for k, v in p["model"].items() if k not in ("seed", "train", "session_id", "init_from")}
         buckets.setdefault(json.dumps(key, sort_keys=True), []).append(p)
     out = []
     for members in buckets.values():

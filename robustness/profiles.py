@@ -30,6 +30,9 @@ class Profile:
     test_limit: int = 0  # evaluate on the first N test examples (0 = the whole test set)
     experiment_train: dict = field(default_factory=dict)  # experiment -> flag overrides on top of ``train``
     experiment_settings: dict = field(default_factory=dict)  # experiment -> grid settings (see ``settings``)
+    # architecture -> K: every model of that architecture continues (``-init_from``) from its seed's
+    # standard model trained for K iterations (README "Warm start"); {} = from scratch, the report's
+    warm_start: dict = field(default_factory=dict)
 
     @property
     def reduced(self) -> bool:
@@ -43,11 +46,24 @@ class Profile:
         """How this profile narrows ``experiment``'s grid (names the Experiment defines); {} = the report's."""
         return self.experiment_settings.get(experiment, {})
 
+    def parent(self, architecture: str, seed: int) -> dict:
+        """The warm-start parent of ``architecture``'s models of ``seed``: standard training (β = 0) for
+        ``warm_start[architecture]`` iterations with the profile's flags (shared by every Experiment)."""
+        steps = self.warm_start[architecture]
+        return {"architecture": architecture, **self.train.get(architecture, {}), "beta_robustness": 0.0,
+                "max_steps": steps, "seed": seed}  # fmt: skip
+
     def grid(self, elements: list[dict], *, experiment: str | None = None, seeds=None) -> list[dict]:
         """The profile's training overrides (per architecture, then per ``experiment``) on every element,
-        then one copy per seed (the profile's unless ``seeds`` is given)."""
+        then one copy per seed (the profile's unless ``seeds`` is given); with a ``warm_start`` for the
+        architecture each copy continues from its seed's ``parent``."""
         grid = [{**e, **self.overrides(e["architecture"], experiment)} for e in elements]
-        return dj.split(grid, "seed", list(self.seeds if seeds is None else seeds))
+        grid = dj.split(grid, "seed", list(self.seeds if seeds is None else seeds))
+        return [
+            {**e, "init_from": self.parent(e["architecture"], e["seed"])} if e["architecture"] in self.warm_start
+            else e
+            for e in grid
+        ]  # fmt: skip
 
 
 _QUICK_COMMON = dict(eval_step_interval=100, validation_limit=500)

@@ -5,7 +5,10 @@ Per iteration: a batch from the task's dataset (a pure function of (seed, step))
 ``log_interval`` iterations the current training batch is re-evaluated with an all-ones dropout mask:
 ``training_accuracy``, ``attacked_training_accuracy`` and ``kl_over_time`` (N+1 values) under the model's
 own attack flags — also for β = 0 (quirk 10). With ``-pretrain_steps=P`` (warm start; report: 0) the
-first P iterations use the standard step (β = 0, no attack computed) and the rest the robust one. Every
+first P iterations use the standard step (β = 0, no attack computed) and the rest the robust one. With
+``-init_from=<session id>`` (warm start from a saved model; report: 0) θ starts from that model file, the
+optimiser starts afresh, and the iterations are numbered on from the parent's last one (same data and
+learning-rate streams as if the parent had gone on), up to the usual total (``-max_steps``). Every
 ``eval_step_interval`` iterations (and after the last one) the validation split is evaluated and the
 best-validation model is saved; each save, and the end of training, prints
 ``Saved model under <Resources>/Models/<sid>_model.json (session id <sid>, ...)``.
@@ -52,11 +55,13 @@ class TrainingDiverged(RuntimeError):
     """The loss became NaN or inf; the run stops without writing anything half-finished."""
 
 
-def make_optimizer(config: TrainConfig, lrs: np.ndarray):
+def make_optimizer(config: TrainConfig, lrs: np.ndarray, first: int = 0):
+    """Adam (or SGD) on the learning-rate table ``lrs``; a run that starts at iteration ``first`` (a warm
+    start) takes its rates from there on, though its optimiser state starts afresh."""
     table = jnp.asarray(lrs, jnp.float32)
 
     def schedule(count):
-        return table[jnp.minimum(count, table.shape[0] - 1)]
+        return table[jnp.minimum(count + first, table.shape[0] - 1)]
 
     if config.optimizer == "adam":
         return optax.adam(schedule, b1=0.9, b2=0.999, eps=1e-8)
@@ -127,13 +132,24 @@ def _session_ids(config: TrainConfig, seeds) -> list[int]:
     return [config.session_id or artifacts.new_session_id()]
 
 
+def _parents(config: TrainConfig, seeds) -> list[int]:
+    """The ``-init_from`` session id of each seed (0 = random initialisation)."""
+    if config.init_froms:
+        if not config.vmap_seeds or len(config.init_froms) != len(seeds):
+            raise ValueError(f"-init_froms needs one session id per seed in -vmap_seeds ({len(seeds)})")
+        return list(config.init_froms)
+    return [config.init_from] * len(seeds)
+
+
 def _seed_runs(config: TrainConfig, seeds, sids) -> list[SeedRun]:
     task = task_of(config)
     config = dataclasses.replace(config, data_dir=task.data_dir_of(config))
     shared = None
     runs = []
-    for seed, sid in zip(seeds, sids):
-        cfg = dataclasses.replace(config, seed=seed, session_id=sid, vmap_seeds=(), session_ids=())
+    for seed, sid, parent in zip(seeds, sids, _parents(config, seeds)):
+        cfg = dataclasses.replace(
+            config, seed=seed, session_id=sid, init_from=parent, vmap_seeds=(), session_ids=(), init_froms=()
+        )
         # speech: each seed selects its own splits; ECG quirk 8: each model drew its own sample (the
         # original trained one model per process, each building its loader)
         if shared is None or task.data_depends_on_seed or task.redraws_on_load(cfg):
@@ -171,19 +187,46 @@ def _prepare(config: TrainConfig, runs: list[SeedRun], seeds, sids) -> _Loop:
     """Build the model, optimiser and steps; initialise every seed, or restore them from the checkpoint."""
     task = make_task(config, n_in=runs[0].dataset.input_shape[-1])
     n_train = runs[0].dataset.n_train
-    optimizer = make_optimizer(config, lr_table_of(config, n_train))
     roots = [jax.random.PRNGKey(s) for s in seeds]
-    params = _stack([jax.tree_util.tree_map(jnp.asarray, task.init(r)) for r in roots])
-    opt_state = jax.vmap(optimizer.init)(params)
+    initial = [jax.tree_util.tree_map(jnp.asarray, task.init(r)) for r in roots]
+    n_steps = total_steps(config, n_train)
+    initial, first = _warm_start(config.resources_dir, config.architecture, runs, initial, n_steps)
+    optimizer = make_optimizer(config, lr_table_of(config, n_train), first)
+    params = _stack(initial)
+    opt_state = jax.vmap(optimizer.init)(params)  # a warm start gets a fresh optimiser too
     train_keys = jnp.stack([jax.random.fold_in(r, STREAM_TRAIN) for r in roots])
     log_keys = jnp.stack([jax.random.fold_in(r, STREAM_LOG) for r in roots])
-    start, params, opt_state = _restore(config.resources_dir, sids, seeds, runs, params, opt_state)
+    start, params, opt_state = _restore(config.resources_dir, sids, seeds, runs, params, opt_state, first)
     step_fn, log_fn = make_step(task, config, optimizer), make_log_fn(task, config)
     pre_fn = step_fn  # warm start: standard steps (β = 0, no attack computed) before the robust phase
     if config.pretrain_steps and config.beta_robustness:
         pre_fn = make_step(task, dataclasses.replace(config, beta_robustness=0.0), optimizer)
-    n_steps = total_steps(config, n_train)
     return _Loop(task, step_fn, pre_fn, log_fn, params, opt_state, train_keys, log_keys, start, n_steps)
+
+
+def _warm_start(res, architecture: str, runs: list[SeedRun], initial: list, n_steps: int):
+    """``(parameters per seed, first iteration)``: each seed's ``-init_from`` parent θ (checked against the
+    architecture and shapes), and the number of iterations the parents trained — the run continues their
+    data, key and learning-rate streams from there. Without parents: ``(initial, 0)``."""
+    parents = [r.config.init_from for r in runs]
+    if not any(parents):
+        return initial, 0
+    if not all(parents):
+        raise ValueError(f"-init_froms {parents}: either every vmapped seed has a parent session or none")
+    loaded = [artifacts.load_parent(res, p, architecture, init) for p, init in zip(parents, initial)]
+    firsts = sorted({first for _, first in loaded})
+    if len(firsts) > 1:
+        raise ValueError(
+            f"the parent sessions {parents} trained different numbers of iterations ({firsts}); "
+            "vmapped seeds continue together: train them in separate processes"
+        )
+    if firsts[0] >= n_steps:
+        raise ValueError(
+            f"the parent session(s) {sorted(set(parents))} already trained {firsts[0]} iterations and this run "
+            f"ends at iteration {n_steps}: raise -max_steps (or -n_epochs) above {firsts[0]}"
+        )
+    print(f"warm start from session(s) {parents} at iteration {firsts[0]}", flush=True)
+    return [jax.tree_util.tree_map(jnp.asarray, p) for p, _ in loaded], firsts[0]
 
 
 def fit(config: TrainConfig, *, progress: bool | None = None) -> list[dict]:
@@ -289,11 +332,12 @@ def _checkpoint(res, sids, seeds, runs, params, opt_state, step):
     artifacts.save_checkpoint(res, sids[0], arrays=arrays, meta=meta)
 
 
-def _restore(res, sids, seeds, runs, params, opt_state):
-    """Resume from ``Resources/Checkpoints/{sid}.npz`` if present; results logs are rolled back to it."""
+def _restore(res, sids, seeds, runs, params, opt_state, first: int = 0):
+    """Resume from ``Resources/Checkpoints/{sid}.npz`` if present (results logs are rolled back to it), else
+    start at iteration ``first``."""
     loaded = artifacts.load_checkpoint(res, sids[0])
     if loaded is None:
-        return 0, params, opt_state
+        return first, params, opt_state
     arrays, meta = loaded
     if meta["sids"] != sids or meta["seeds"] != seeds:
         # e.g. a grouped job killed and relaunched with a different -group_seeds: start afresh
@@ -303,7 +347,7 @@ def _restore(res, sids, seeds, runs, params, opt_state):
             file=sys.stderr,
         )
         artifacts.remove_checkpoint(res, sids[0])
-        return 0, params, opt_state
+        return first, params, opt_state
     template = (params, opt_state)
     leaves, treedef = jax.tree_util.tree_flatten(template)
     restored = [jnp.asarray(arrays[f"leaf_{i:04d}"], dtype=leaf.dtype) for i, leaf in enumerate(leaves)]

@@ -20,6 +20,7 @@ NOT_DEPS = {
     "session_id",
     "session_ids",
     "vmap_seeds",
+    "init_froms",
     "resources_dir",
     "data_dir",
     "data_url",

@@ -18,6 +18,7 @@ import train
 from robustness import artifacts, files
 from robustness.configs import to_flags
 from robustness.tasks import SpeechConfig
+from robustness.experiments import load_experiments
 from robustness.paths import REPO_ROOT
 
 FIXTURES = REPO_ROOT / "tests" / "fixtures" / "experiments"
@@ -31,6 +32,7 @@ NOT_DEPS = (
     "session_id",
     "session_ids",
     "vmap_seeds",
+    "init_froms",
     "resources_dir",
     "data_dir",
     "data_url",
@@ -79,7 +81,7 @@ def test_bsub_dry_run_is_the_original_leonhard_request(repo_cwd, capsys):
     assert commands[0] == original
     assert args.startswith("-beta_robustness=1.0 -n_attack_steps=10 -attack_size_mismatch=2.0 ")
     assert " -learning_rate=0.001,0.0001 -n_epochs=64,16 -lr_schedule_quirk=True " in args
-    assert len(shlex.split(commands[0][-1])) == 2 + 52 + 2  # python3, script, 52 hyperparameters, data, sid
+    assert len(shlex.split(commands[0][-1])) == 2 + 53 + 2  # python3, script, 53 hyperparameters, data, sid
 
 
 def test_sbatch_dry_run_and_data_dir_per_mode(repo_cwd, capsys, monkeypatch):
@@ -317,3 +319,37 @@ def test_direct_mode_reports_a_failed_training(mitdb_dir, tmp_path, capsys, monk
     assert "-n_layer=2: only one recurrent layer is supported" in log.read_text()
     assert "recurrent layer" not in out  # with -n_threads > 1 the scripts' output goes to the logs only
     assert json.loads((tmp_path / "Logs" / f"{sid}.submit.json").read_text())["returncode"] == 1
+
+
+def test_warm_start_grid_trains_parents_first_and_children_from_them(
+    mitdb_dir, tmp_path, capsys, monkeypatch
+):
+    # grid elements whose init_from is a grid element: the parents are trained first, then each child
+    # continues from its own seed's parent (-init_froms in a vmapped seed group); loading resolves the same
+    monkeypatch.chdir(tmp_path)
+    res, cache = tmp_path / "R", tmp_path / "S"
+    args = ("-exp", "tiny_warm", f"-cache_dir={cache}", f"-resources_dir={res}", "-group_seeds=2")
+    rc, summary, commands, out, err = run_train(capsys, "-mode=sbatch", "-dry_run", *args)
+    assert rc == 0 and summary[:2] == (2, 1), out  # sbatch: only the two parents (one seed group) now
+    assert out.count("continues from session") == 4 and "run train.py again once it has finished" in out
+    rc, summary, _, out, err = run_train(capsys, *args)
+    assert rc == 0 and summary == (6, 3, 0, 0), out + err  # parents (1 job), then the β = 0 and β = 1 pairs
+    rows = A.dj.database.list_sessions(str(cache / "sessions.db"), "ecg_lsnn")
+    parents = {
+        r["dependencies"]["model:seed"]: r["session_id"]
+        for r in rows
+        if r["dependencies"]["model:max_steps"] == 10
+    }
+    children = [r for r in rows if r["dependencies"]["model:max_steps"] == 20]
+    assert len(parents) == 2 and len(children) == 4
+    for row in children:
+        seed, sid = row["dependencies"]["model:seed"], row["session_id"]
+        assert row["dependencies"]["model:init_from"] == parents[seed]
+        params = json.loads(artifacts.model_path(res, sid).read_text())["params"]
+        assert params["init_from"] == parents[seed] and params["seed"] == seed
+        log = json.loads(artifacts.results_path(res, sid).read_text())
+        assert log["validation_step"] == [20]  # iterations 11..20 continue the parent's 1..10
+    assert run_train(capsys, *args)[1] == (0, 0, 6, 0)  # nothing to do
+    ((_, experiment),) = load_experiments(["tiny_warm"], FIXTURES)
+    loaded = A.load_models(experiment.train_grid(), dirs=A.Dirs(resources_dir=res, cache_dir=cache))
+    assert sorted(m["init_from"] for m in loaded) == sorted([parents[0], parents[0], parents[1], parents[1]])

@@ -247,3 +247,57 @@ def test_pretrain_steps_train_standard_first_then_robust(tmp_path, mitdb_dir):
     np.testing.assert_allclose(logs["half"][0], logs["std"][0], rtol=1e-6)
     assert logs["half"][0] != pytest.approx(logs["rob"][0], rel=1e-6)
     assert logs["half"][1] != pytest.approx(logs["std"][1], rel=1e-4)
+
+
+def test_init_from_continues_the_parent_with_one_fresh_adam_step(tmp_path, mitdb_dir):
+    # -init_from=P: θ starts at P's saved θ, the optimiser afresh, iterations numbered on from P's last one.
+    # Reference: one Adam step from a fresh state is θ − lr·g/(|g| + ε) (bias-corrected m̂ = g, v̂ = g²),
+    # g = ∇(CE + rate_reg) at P's θ on training batch number 10 (P trained iterations 0..9), W_rec diagonal 0.
+    import jax
+    import jax.numpy as jnp
+
+    from robustness import losses
+
+    parent, child = 5555555550, 5555555551
+    fit(tiny(tmp_path, session_id=parent, beta_robustness=0.0, max_steps=10, eval_step_interval=10))
+    fit(tiny(tmp_path, session_id=child, beta_robustness=0.0, max_steps=11, init_from=parent))
+    config, theta_p, _ = artifacts.load_model(tmp_path, parent)
+    saved, theta_c, _ = artifacts.load_model(tmp_path, child)
+    assert saved.init_from == parent
+    data = load_dataset(config)
+    x, y = data.train_batch(config.seed, 10, config.batch_size)
+    model = make_task(config, n_in=x.shape[-1])
+
+    def loss(p):
+        logits, spikes = model.forward(p, jnp.asarray(x))
+        return losses.cross_entropy(logits, jnp.asarray(y)) + losses.firing_rate_regulariser(
+            spikes, config.reg
+        )
+
+    grads = jax.grad(loss)({k: jnp.asarray(v) for k, v in theta_p.items()})
+    lr = config.learning_rate[0]
+    for name, value in theta_p.items():
+        g = np.asarray(grads[name], np.float64)
+        if name == "W_rec":
+            np.fill_diagonal(g, 0.0)
+        expected = value - lr * g / (np.abs(g) + 1e-8)
+        np.testing.assert_allclose(theta_c[name], expected, atol=2e-6)
+    log = json.loads(artifacts.results_path(tmp_path, child).read_text())
+    assert log["validation_step"] == [11]  # one iteration, number 11
+
+
+def test_init_from_refuses_a_parent_that_does_not_fit(tmp_path, mitdb_dir):
+    parent = 5555555560
+    fit(tiny(tmp_path, session_id=parent, beta_robustness=0.0, max_steps=10, eval_step_interval=10))
+    cases = {
+        "no model file": dict(init_from=1234567890),
+        r"do not fit this network \(W_in: \(2, 16\) in the file, \(2, 8\) here": dict(
+            init_from=parent, n_hidden=8
+        ),
+        "already trained 10 iterations": dict(init_from=parent, max_steps=10),
+    }
+    for message, kw in cases.items():
+        with pytest.raises((ValueError, FileNotFoundError), match=message):
+            fit(tiny(tmp_path, session_id=5555555561, beta_robustness=0.0, **kw))
+    with pytest.raises(ValueError, match="holds a ecg_lsnn model, this run trains cnn"):
+        fit(CnnConfig(resources_dir=str(tmp_path), session_id=5555555562, init_from=parent, max_steps=20))
