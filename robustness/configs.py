@@ -25,6 +25,7 @@ from robustness.losses import BOUNDARY_LOSSES
 from robustness.paths import REPO_ROOT
 
 OPTIMIZERS = ("adam", "sgd")
+MODEL_SELECTIONS = ("validation", "mismatch")
 VALIDATION_BATCH_DOC = (
     "validation batch size (report: 100 speech, 200 ECG and CNN; the CNN uses batch statistics)"
 )
@@ -167,6 +168,16 @@ class TrainConfig:
     )
     validation_limit: int = flag(0, "cap on validation examples per evaluation (0 = the whole split)", ge=0)
     validation_batch_size: int = flag(100, VALIDATION_BATCH_DOC, ge=1)
+    model_selection: str = flag(
+        "validation",
+        "which checkpoint is kept: validation = best validation accuracy (report); mismatch = best mean "
+        "validation accuracy under mismatch θ(1+σN), every 2 × eval_step_interval (a later ECG main's rule)",
+        MODEL_SELECTIONS,
+    )
+    model_selection_sigma: float = flag(0.3, "σ of -model_selection=mismatch (later ECG main: 0.3)", gt=0.0)
+    model_selection_draws: int = flag(
+        100, "mismatch draws per -model_selection=mismatch evaluation (later ECG main: 100)", ge=1
+    )
     checkpoint_seconds: float = flag(
         60.0, "min seconds between resume checkpoints (0 = at every log)", ge=0.0
     )

@@ -38,7 +38,7 @@ from robustness import artifacts, attack
 from robustness.configs import TrainConfig, attack_kwargs, loss_kwargs, parse_cli, resolve_resources_dir
 from robustness.data import load_dataset
 from robustness.datasets import DataError
-from robustness.evaluation import attacked_accuracy
+from robustness.evaluation import attacked_accuracy, mismatch_accuracies
 from robustness.paths import enable_compilation_cache
 from robustness.schedule import lr_table_of, total_steps
 from robustness.tasks import Model, make_task, task_of
@@ -259,7 +259,7 @@ def fit(config: TrainConfig, *, progress: bool | None = None) -> list[dict]:
                 metrics = (np.asarray(v) for v in loop.log_fn(loop.params, x, y, fold(loop.log_keys, step)))
                 _log(runs, res, *metrics, loss, bar, done)
             if done % config.eval_step_interval == 0 or done == loop.n_steps:
-                _validate(loop.task, runs, loop.params, loop.train_keys, step)
+                _validate(loop.task, runs, loop.params, loop.train_keys, step, final=done == loop.n_steps)
                 last_ckpt = -np.inf  # checkpoint right after a validation
             checkpoint_due = time.monotonic() - last_ckpt >= config.checkpoint_seconds
             if (logged or done == loop.n_steps) and checkpoint_due:
@@ -291,15 +291,20 @@ def _log(runs, res, acc, att, kl, loss, bar, done: int) -> None:
     bar.update(done, loss=float(loss.mean()), acc=float(acc.mean()), att=float(att.mean()))
 
 
-def _validate(task, runs, params, train_keys, step):
-    """Validate every seed on its own validation split; save a model on a new best accuracy."""
+def _validate(task, runs, params, train_keys, step, *, final: bool):
+    """Validate every seed on its own validation split; save a model on a new best score: the validation
+    accuracy (``-model_selection=validation``, the report's), or the mean validation accuracy of
+    ``model_selection_draws`` mismatch draws at ``model_selection_sigma`` (``mismatch``: a later ECG main's
+    rule, evaluated every 2 × ``eval_step_interval`` iterations and after the last one; logged as
+    ``mm_val_robustness``, the original's key). ``best_validation_accuracy`` is the best such score."""
     for i, r in enumerate(runs):
+        cfg = r.config
         x, y = r.dataset.split("validation")
-        if r.config.validation_limit > 0:
-            x, y = x[: r.config.validation_limit], y[: r.config.validation_limit]
+        if cfg.validation_limit > 0:
+            x, y = x[: cfg.validation_limit], y[: cfg.validation_limit]
         p = _unstack(params, i)
         key = jax.random.fold_in(jax.random.fold_in(jax.random.PRNGKey(r.seed), STREAM_VAL), step)
-        acc, att, kl = attacked_accuracy(task, p, x, y, key=key, batch_size=r.config.validation_batch_size)
+        acc, att, kl = attacked_accuracy(task, p, x, y, key=key, batch_size=cfg.validation_batch_size)
         r.append("validation_accuracy", acc)
         r.append("attacked_validation_accuracy", att)
         r.append("validation_kl_over_time", kl)
@@ -307,11 +312,24 @@ def _validate(task, runs, params, train_keys, step):
         print(
             f"[{r.sid}] iteration {step + 1}: validation accuracy {acc:.4f}, attacked {att:.4f}", flush=True
         )
-        if acc > r.best:
-            r.best = acc
-            path = artifacts.save_model(r.config.resources_dir, r.sid, r.config, p, train_keys[i])
-            print(saved_message(path, r.sid, f"validation accuracy {acc:.4f}"), flush=True)
-        artifacts.write_results(r.config.resources_dir, r.sid, r.log)
+        score, what = acc, f"validation accuracy {acc:.4f}"
+        if cfg.model_selection == "mismatch":
+            if not (final or (step + 1) % (2 * cfg.eval_step_interval) == 0):
+                artifacts.write_results(cfg.resources_dir, r.sid, r.log)
+                continue
+            accs = mismatch_accuracies(
+                task, p, x, y, cfg.model_selection_sigma, key=jax.random.fold_in(key, 1),
+                n_draws=cfg.model_selection_draws, batch_size=cfg.validation_batch_size,
+            )  # fmt: skip
+            r.append("mm_val_robustness", accs)
+            score = float(np.mean(accs))
+            what = f"mean validation accuracy {score:.4f} under mismatch σ = {cfg.model_selection_sigma}"
+            print(f"[{r.sid}] iteration {step + 1}: {what}", flush=True)
+        if score > r.best:
+            r.best = score
+            path = artifacts.save_model(cfg.resources_dir, r.sid, cfg, p, train_keys[i])
+            print(saved_message(path, r.sid, what), flush=True)
+        artifacts.write_results(cfg.resources_dir, r.sid, r.log)
 
 
 def saved_message(path, sid: int, what: str) -> str:

@@ -16,7 +16,7 @@ from robustness import artifacts
 from robustness.data import load_dataset
 from robustness.evaluation import accuracy
 from robustness.tasks import CnnConfig, EcgConfig, SpeechConfig, make_task
-from robustness.training import fit
+from robustness.training import STREAM_VAL, fit
 
 REPO = Path(__file__).resolve().parent.parent
 # A tiny but real ECG LSNN: real MIT-BIH beats, robust loss with a 2-step attack.
@@ -301,3 +301,31 @@ def test_init_from_refuses_a_parent_that_does_not_fit(tmp_path, mitdb_dir):
             fit(tiny(tmp_path, session_id=5555555561, beta_robustness=0.0, **kw))
     with pytest.raises(ValueError, match="holds a ecg_lsnn model, this run trains cnn"):
         fit(CnnConfig(resources_dir=str(tmp_path), session_id=5555555562, init_from=parent, max_steps=20))
+
+
+def test_model_selection_mismatch_keeps_the_checkpoint_with_the_best_mismatch_score(tmp_path, mitdb_dir):
+    # -model_selection=mismatch: every 2 × eval_step_interval (and at the end) the mean validation accuracy
+    # of model_selection_draws draws θ(1+σN) is logged (mm_val_robustness) and the best one is saved.
+    # Reference: an independent re-evaluation of the saved model under the same draws gives its score.
+    from robustness.mismatch import perturb
+
+    sid = 5555555570
+    kw = dict(beta_robustness=0.0, max_steps=40, eval_step_interval=10, model_selection="mismatch")
+    fit(tiny(tmp_path, session_id=sid, model_selection_draws=4, **kw))
+    log = json.loads(artifacts.results_path(tmp_path, sid).read_text())
+    assert log["validation_step"] == [10, 20, 30, 40] and len(log["mm_val_robustness"]) == 2  # at 20 and 40
+    scores = [float(np.mean(a)) for a in log["mm_val_robustness"]]
+    assert log["best_validation_accuracy"] == [pytest.approx(max(scores))]
+    config, params, _ = artifacts.load_model(tmp_path, sid)
+    x, y = load_dataset(config).split("validation")
+    x, y = x[:100], y[:100]
+    model = make_task(config, n_in=x.shape[-1])
+    import jax
+
+    best = int(np.argmax(scores))
+    step = (2 * best + 2) * 10 - 1  # the iteration index of that evaluation
+    root = jax.random.fold_in(jax.random.PRNGKey(0), STREAM_VAL)
+    key = jax.random.fold_in(jax.random.fold_in(root, step), 1)
+    keys = jax.random.split(key, 4)
+    accs = [accuracy(model, perturb(params, 0.3, key=k), x, y, batch_size=200) for k in keys]
+    np.testing.assert_allclose(accs, log["mm_val_robustness"][best], atol=1e-6)
