@@ -167,6 +167,10 @@ class TrainConfig:
     )
     validation_limit: int = flag(0, "cap on validation examples per evaluation (0 = the whole split)", ge=0)
     validation_batch_size: int = flag(100, VALIDATION_BATCH_DOC, ge=1)
+    final_validation: bool = flag(
+        True,
+        "deviation 13: validate once more after the last iteration (report: False, only every eval_step_interval)",
+    )
     checkpoint_seconds: float = flag(
         60.0, "min seconds between resume checkpoints (0 = at every log)", ge=0.0
     )
