@@ -194,6 +194,32 @@ class TrainConfig:
         return self.ARCHITECTURE
 
 
+P_VALUES = ("two-sided", "legacy")  # stats.mann_whitney's p_value and p_legacy
+PANELS = ("real", "simulated")
+
+
+@dataclass(frozen=True, kw_only=True)
+class FigureConfig:
+    """How ``make_figures.py`` draws (its flags ``-dpi``, ``-p_value``, ``-panels``; README "Deviations" 15,
+    16). Drawing only: the trained models and the cached evaluations do not depend on these."""
+
+    dpi: int = flag(
+        300, "resolution of the figure files in dots per inch (the original saved at 1200)", ge=10, le=2400
+    )
+    p_value: str = flag(
+        "two-sided",
+        "deviation 16: p-value column of the tables: two-sided Mann-Whitney U, or legacy = the one-sided "
+        "value of SciPy < 1.7's default that the original printed",
+        P_VALUES,
+    )
+    panels: str = flag(
+        "real",
+        "deviation 15: figure_main's top panels: real predictions under one mismatch draw, or simulated = "
+        "the original's random label flips and frames",
+        PANELS,
+    )
+
+
 def resolve_resources_dir(config: TrainConfig) -> str:
     """``config.resources_dir``; the default ``Resources`` means ``<repo>/Resources`` whatever the cwd."""
     default = field_default(TrainConfig, "resources_dir")

@@ -96,4 +96,5 @@ TASK = Task(
     original_min_logs=51,
     quick_clean_floor=0.80,
     redraws_on_load=lambda config: config.ecg_resample_quirk,
+    simulated_panel=("relabel", 0.4, 0.1),  # each label swapped for a random class: Normal 0.4, Robust 0.1
 )
