@@ -5,8 +5,10 @@
     python make_figures.py -exp mismatch_experiment -profile=quick
     python make_figures.py -profile=smoke -out_dir=/tmp/f -cache_dir=/tmp/S -resources_dir=/tmp/R
 
-For each Experiment ``<name>`` this calls ``<name>.visualize(profile=..., out_dir=..., dirs=...)`` with the
-sessions database (``-cache_dir``) and the models (``-resources_dir``) in ``dirs``. Each figure is written as
+For each Experiment ``<name>`` this calls ``<name>.visualize(profile=..., out_dir=..., dirs=...,
+figure_config=...)`` with the sessions database (``-cache_dir``) and the models (``-resources_dir``) in
+``dirs`` and the drawing flags ``-dpi``, ``-p_value``, ``-panels`` (``robustness.configs.FigureConfig``; the
+original's drawing: ``-dpi=1200 -p_value=legacy -panels=simulated``) in ``figure_config``. Each figure is written as
 ``<out_dir>/<figure>.{png,pdf,json}`` (the JSON holds every plotted number, the models' session ids, the git
 commit and the profile) and its table as ``<figure>_table.{md,tex}``. The default ``out_dir`` is
 ``<resources_dir>/Figures`` for ``full`` and ``<resources_dir>/Figures/<profile>`` otherwise. Mismatch, attack
@@ -25,6 +27,7 @@ import os
 os.environ.setdefault("MPLBACKEND", "Agg")  # headless before anything imports pyplot
 
 import argparse
+import dataclasses
 import inspect
 import sys
 import time
@@ -33,6 +36,7 @@ from pathlib import Path
 
 from architectures import MissingModelsError
 from robustness import paths, plotting
+from robustness.configs import ConfigError, FigureConfig, parse_value
 from robustness.experiments import EXPERIMENTS_DIR, UsageError, experiment_names, load_experiments
 from robustness.figures import figure_dir
 from robustness.profiles import DEFAULT, PROFILES
@@ -53,7 +57,32 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
     p.add_argument("-out_dir", help="output folder (default <resources_dir>/Figures[/<profile>])")
     p.add_argument("-cache_dir", default=str(paths.SESSIONS), help="datajuicer sessions directory")
     p.add_argument("-resources_dir", default=str(paths.RESOURCES), help="Models/ and TrainingResults/")
+    for f in dataclasses.fields(FigureConfig):
+        choices = f.metadata.get("choices")
+        p.add_argument(
+            f"-{f.name}",
+            type=_figure_flag(f.name),
+            default=f.default,
+            metavar="{" + ",".join(choices) + "}" if choices else type(f.default).__name__.upper(),
+            help=f"{f.metadata['doc']} (default {f.default})",
+        )
     return p.parse_args(argv)
+
+
+def _figure_flag(name: str):
+    """argparse ``type=`` of a FigureConfig flag: ``configs.parse_value`` (its choices and range)."""
+
+    def parse(raw: str):
+        try:
+            return parse_value(FigureConfig, name, raw)
+        except ConfigError as err:
+            raise argparse.ArgumentTypeError(str(err)) from None
+
+    return parse
+
+
+def figure_config_of(opts: argparse.Namespace) -> FigureConfig:
+    return FigureConfig(**{f.name: getattr(opts, f.name) for f in dataclasses.fields(FigureConfig)})
 
 
 def run_one(name: str, opts, out_dir: Path, dirs: paths.Dirs) -> str:
@@ -61,7 +90,12 @@ def run_one(name: str, opts, out_dir: Path, dirs: paths.Dirs) -> str:
     try:
         [(_, cls)] = load_experiments([name], opts.exp_dir)  # prints the traceback of import errors
         accepted = inspect.signature(cls.visualize).parameters
-        given = {"profile": opts.profile, "out_dir": out_dir, "dirs": dirs}
+        given = {
+            "profile": opts.profile,
+            "out_dir": out_dir,
+            "dirs": dirs,
+            "figure_config": figure_config_of(opts),
+        }
         result = cls.visualize(**{k: v for k, v in given.items() if k in accepted})
     except MissingModelsError as err:
         print(f"{name}: FAILED, models missing:\n{err}", file=sys.stderr, flush=True)

@@ -6,6 +6,8 @@ if the first peak p has p ≥ 50 and p + 50 ≤ segment length, window ``[p−50
 split 80/10/10 with ``train_test_split(random_state=42)`` twice (test first, then validation).
 Default: the per-class sample is drawn once from a generator seeded with 42 (deterministic, no leak);
 ``ecg_resample_quirk=True`` re-draws it unseeded at every construction as the original did.
+The data folder holds the original's extracted ``recordings.npy`` + ``annotations.csv`` (read when present)
+or WFDB records (downloaded from PhysioNet when the folder has neither); see ``ECG.records``.
 """
 
 from __future__ import annotations
@@ -15,7 +17,17 @@ from pathlib import Path
 import numpy as np
 from scipy.signal import find_peaks
 
-from ECG.records import CLASS_NAMES, RECORD_FILES, beat_table, download_mitdb, list_records, read_record
+from ECG.records import (
+    CLASS_NAMES,
+    RECORD_FILES,
+    beat_table,
+    download_mitdb,
+    has_recordings,
+    list_records,
+    read_record,
+    read_recordings,
+    recordings_paths,
+)
 from robustness.datasets import (
     DataError,
     Dataset,
@@ -46,24 +58,47 @@ def beat_window(segment: np.ndarray) -> np.ndarray | None:
 def extract_beats(data_dir) -> dict[str, np.ndarray]:
     """All beats of all records in ``data_dir`` with their N/L/R/V windows (cached on disk).
 
-    Returns ``record`` (index into ``names``), ``start``, ``target``, ``bad`` per beat, ``valid`` (window
-    found) and ``windows`` float32 [n, 100, 2] (zeros where not a class-0..3 beat or rejected), ``names``;
-    ``valid_r``/``windows_r`` are the same for windows centred on the annotated R peak (``ecg_window=r_peak``).
+    ``data_dir`` holds either the original's extracted ``recordings.npy`` + ``annotations.csv`` (read when
+    present, as the original's loader did) or WFDB records; both give the same beats and windows
+    (``start`` counts from the record's first sample, or in the extracted format, which drops the samples
+    before a record's first beat, from that beat; so an ``r_peak`` window of a record's first beat is
+    rejected there). Returns ``record`` (index into ``names``), ``start``, ``target``, ``bad`` per beat,
+    ``valid`` (window found) and ``windows`` float32 [n, 100, 2] (zeros where not a class-0..3 beat or
+    rejected), ``names``; ``valid_r``/``windows_r`` are the same for windows centred on the annotated R peak
+    (``ecg_window=r_peak``).
     """
     root = Path(data_dir)
-    names = list_records(root)
-    if not names:
-        raise DataError(f"no MIT-BIH records (NNN.hea/.dat/.atr) in {root}")
-    files = [root / (n + ext) for n in names for ext in RECORD_FILES]
+    if has_recordings(root):
+        files = recordings_paths(root)
+        settings = {"format": "recordings", "files": manifest_digest(file_manifest(files, root))}
+
+        def tables():
+            return read_recordings(root)
+
+    else:
+        names = list_records(root)
+        if not names:
+            raise DataError(f"no MIT-BIH records (NNN.hea/.dat/.atr) in {root}")
+        files = [root / (n + ext) for n in names for ext in RECORD_FILES]
+        settings = {"files": manifest_digest(file_manifest(files, root))}
+
+        def tables():
+            for name in names:
+                record = read_record(root, name)
+                yield name, record.signal, beat_table(record)
+
     settings = {
         "root": str(root),
-        "files": manifest_digest(file_manifest(files, root)),
+        **settings,
         "window": [HALF_WINDOW, PEAK_HEIGHT_MV, PEAK_DISTANCE],
         "version": 2,
     }
 
     def build():
-        parts = [_record_beats(root, name, i) for i, name in enumerate(names)]
+        parts, names = [], []
+        for i, (name, signal, table) in enumerate(tables()):
+            parts.append(_record_beats(signal, table, i))
+            names.append(name)
         out = {k: np.concatenate([p[k] for p in parts]) for k in parts[0]}
         out["names"] = np.array(names)
         return out
@@ -71,21 +106,20 @@ def extract_beats(data_dir) -> dict[str, np.ndarray]:
     return cached("ecg-beats", settings, build)
 
 
-def _record_beats(root: Path, name: str, index: int) -> dict[str, np.ndarray]:
-    record = read_record(root, name)
-    table = beat_table(record)
+def _record_beats(signal: np.ndarray, table, index: int) -> dict[str, np.ndarray]:
+    """The beats of one record (its signal [samples, 2] and ``records.BeatTable``) with their windows."""
     n = table.start.size
     windows = np.zeros((n, 2 * HALF_WINDOW, 2), dtype=np.float32)
     windows_r = np.zeros_like(windows)
     valid = np.zeros(n, dtype=bool)
     valid_r = np.zeros(n, dtype=bool)
     for i in np.where(table.target < len(CLASS_NAMES))[0]:
-        window = beat_window(record.signal[table.start[i] : table.end[i]])
+        window = beat_window(signal[table.start[i] : table.end[i]])
         if window is not None:
             windows[i], valid[i] = window, True
         lo, hi = table.start[i] - HALF_WINDOW, table.start[i] + HALF_WINDOW
-        if lo >= 0 and hi <= record.signal.shape[0]:
-            windows_r[i], valid_r[i] = record.signal[lo:hi], True
+        if lo >= 0 and hi <= signal.shape[0]:
+            windows_r[i], valid_r[i] = signal[lo:hi], True
     return {
         "valid_r": valid_r,
         "windows_r": windows_r,
@@ -187,7 +221,7 @@ class EcgDataset(Dataset):
         ``config.data_dir`` is the resolved data folder."""
         self.config = config
         self.root = Path(config.data_dir)
-        if not (self.root.is_dir() and any(self.root.glob("*.hea"))):
+        if not (has_recordings(self.root) or (self.root.is_dir() and any(self.root.glob("*.hea")))):
             download_mitdb(self.root)
         beats = extract_beats(self.root)
         self.records = [str(n) for n in beats["names"]]
@@ -233,6 +267,7 @@ class EcgDataset(Dataset):
         return {
             "name": self.name,
             "data_dir": str(self.root),
+            "source": "recordings.npy + annotations.csv" if has_recordings(self.root) else "WFDB records",
             "records": self.records,
             "classes": names,
             "good_beats_available": self._available,

@@ -44,7 +44,7 @@ class constant_attack_experiment:
         return get_profile(profile).grid(grid, experiment=NAME)
 
     @staticmethod
-    def visualize(profile=DEFAULT, out_dir=None, dirs=Dirs()) -> dict:
+    def visualize(profile=DEFAULT, out_dir=None, dirs=Dirs(), figure_config=None) -> dict:
         prof = get_profile(profile)
         grid = constant_attack_experiment.train_grid(profile)
         models = load_models(grid, experiment=NAME, profile=profile, dirs=dirs)
@@ -66,6 +66,7 @@ class constant_attack_experiment:
             models=models,
             table=table,
             extra=extra,
+            figure_config=figure_config,
         )
 
 

@@ -38,7 +38,7 @@ class ecg_experiment:
         return prof.grid(grid, experiment=NAME, seeds=(0,))
 
     @staticmethod
-    def visualize(profile=DEFAULT, out_dir=None, dirs=Dirs(), base=BASE, sweep=None):
+    def visualize(profile=DEFAULT, out_dir=None, dirs=Dirs(), base=BASE, sweep=None, figure_config=None):
         grid = ecg_experiment.train_grid(profile, base, sweep)
         if not grid:
             print(f"{NAME}: nothing trained in profile {profile!r}; skipped")
@@ -50,7 +50,7 @@ class ecg_experiment:
         extra = {"experiment": NAME, "std": "ddof 0, over draws"}
         return figures.save(
             draw(numbers), FIGURE, numbers, profile=profile, out_dir=out_dir, dirs=dirs, models=models,
-            table=table, extra=extra,
+            table=table, extra=extra, figure_config=figure_config,
         )  # fmt: skip
 
 

@@ -28,7 +28,7 @@ class example_experiment:
         return prof.grid([cnn.make()], experiment=NAME, seeds=prof.settings(NAME).get("seeds", SEEDS))
 
     @staticmethod
-    def visualize(profile=DEFAULT, out_dir=None, dirs=Dirs()) -> dict:
+    def visualize(profile=DEFAULT, out_dir=None, dirs=Dirs(), figure_config=None) -> dict:
         prof = get_profile(profile)
         models = load_models(
             example_experiment.train_grid(profile), experiment=NAME, profile=profile, dirs=dirs
@@ -49,5 +49,5 @@ class example_experiment:
         table = (["seed", "session id", "test acc. (%)"], rows)
         return figures.save(
             fig, FIGURE, numbers, profile=profile, out_dir=out_dir, dirs=dirs, models=models, table=table,
-            extra={"experiment": NAME},
+            extra={"experiment": NAME}, figure_config=figure_config,
         )  # fmt: skip

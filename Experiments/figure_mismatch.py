@@ -24,8 +24,9 @@ class figure_mismatch:  # lower-case: make_figures looks the class up by the mod
         return []
 
     @staticmethod
-    def visualize(profile=DEFAULT, out_dir=None, dirs=Dirs(), data_dir=None) -> dict:
+    def visualize(profile=DEFAULT, out_dir=None, dirs=Dirs(), data_dir=None, figure_config=None) -> dict:
         """Load the measurements, fit, draw and save; returns the plotted numbers (also in the JSON)."""
         data_dir = find_data_dir() if data_dir is None else data_dir
         out = figure_dir(profile, out_dir, dirs.resources_dir)
-        return make_figure(Path(data_dir), out, profile=profile)
+        dpi = None if figure_config is None else figure_config.dpi
+        return make_figure(Path(data_dir), out, profile=profile, dpi=dpi)

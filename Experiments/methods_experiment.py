@@ -42,7 +42,7 @@ class methods_experiment:
         return constant_attack_experiment.train_grid(profile)
 
     @staticmethod
-    def visualize(profile=DEFAULT, out_dir=None, dirs=Dirs()) -> dict:
+    def visualize(profile=DEFAULT, out_dir=None, dirs=Dirs(), figure_config=None) -> dict:
         grid = methods_experiment.train_grid(profile)
         models = load_models(grid, experiment=NAME, profile=profile, dirs=dirs)
         numbers, table = reduce(models)  # no evaluation: the KL trajectories come from the training logs
@@ -58,6 +58,7 @@ class methods_experiment:
             models=models,
             table=table,
             extra=extra,
+            figure_config=figure_config,
         )
 
 

@@ -7,7 +7,7 @@ Trained: every task of robustness.tasks (speech LSNN, ECG LSNN, F-MNIST CNN) × 
 → 60 models). Evaluated: per model and σ (the task's levels), ``n_draws`` mismatch draws (50 in full, 1 at
 σ = 0); split violins standard | robust per σ; per task and σ a table with mean ± std, min, 95 % CI and a
 two-sided Mann–Whitney U test (effect size r > 0 favours robust). Top panels: real predictions of the
-seed-0 models under one draw at the task's panel σ (the original simulated them).
+seed-0 models under one draw at the task's panel σ (the original simulated them: -panels=simulated).
 Commands: ``python train.py -exp mismatch_experiment``; ``python make_figures.py -exp mismatch_experiment``.
 Expected: robust violins above standard ones for σ > 0, p ≪ 0.05; σ = 0 accuracies about equal.
 """
@@ -18,6 +18,7 @@ from matplotlib.patches import Patch
 from architectures import ARCHITECTURES, load_models
 from robustness import cached_evaluation as ce
 from robustness import figures, reductions
+from robustness.configs import FigureConfig
 from robustness.paths import Dirs
 from robustness.plotting import ROBUST_COLOR, STANDARD_COLOR, mean_lines, plt
 from robustness.profiles import DEFAULT, get_profile
@@ -28,9 +29,10 @@ NAME, FIGURE = "mismatch_experiment", "figure_main"
 METHODS = {"standard": {"beta_robustness": 0.0}, "robust": {"beta_robustness": 1.0}}
 NOTE = (
     "Top panels show real predictions of the seed-0 standard and robust models under one mismatch draw "
-    "at panel_sigma (frame green = correct); the original simulated them (random label flips / borders). "
-    "Violins pool all seeds x draws; p-values are two-sided Mann-Whitney U (the original printed SciPy<1.7's "
-    "one-sided default); effect size r = P(robust > standard) - P(robust < standard)."
+    "at panel_sigma (frame green = correct); the original simulated them (random label flips / borders; "
+    "figure_config.panels = simulated draws those). Violins pool all seeds x draws; p-values are two-sided "
+    "Mann-Whitney U (figure_config.p_value = legacy: SciPy<1.7's one-sided default, which the original "
+    "printed); effect size r = P(robust > standard) - P(robust < standard)."
 )
 
 
@@ -41,8 +43,8 @@ class mismatch_experiment:
         return get_profile(profile).grid(grid, experiment=NAME)
 
     @staticmethod
-    def visualize(profile=DEFAULT, out_dir=None, dirs=Dirs()) -> dict:
-        prof = get_profile(profile)
+    def visualize(profile=DEFAULT, out_dir=None, dirs=Dirs(), figure_config=None) -> dict:
+        prof, fc = get_profile(profile), figure_config or FigureConfig()
         grid = mismatch_experiment.train_grid(profile)
         models = load_models(grid, experiment=NAME, profile=profile, dirs=dirs)
         evaluated = []
@@ -52,7 +54,7 @@ class mismatch_experiment:
                 of_task, task.mismatch_levels, prof.n_draws, prof.test_limit, dirs
             )
         panels = ce.panel_evaluation(models, dirs)
-        numbers, table = reduce(evaluated, panels, prof)
+        numbers, table = reduce(evaluated, panels, prof, fc)
         extra = {"note": NOTE, "experiment": NAME}
         fig = draw(numbers)
         return figures.save(
@@ -65,22 +67,26 @@ class mismatch_experiment:
             models=models,
             table=table,
             extra=extra,
+            figure_config=fc,
         )
 
 
-def reduce(evaluated: list[dict], panels: list[dict], prof) -> tuple[dict, tuple]:
-    """Per task: per σ the pooled samples, summaries and test; the top panel's numbers; the table."""
+def reduce(evaluated: list[dict], panels: list[dict], prof, fc=FigureConfig()) -> tuple[dict, tuple]:
+    """Per task: per σ the pooled samples, summaries and test (p column: ``fc.p_value``); the top panel's
+    numbers (``fc.panels == "simulated"``: the original's random predictions); the table."""
     numbers = {"n_draws": prof.n_draws, "test_limit": prof.test_limit, "tasks": {}}
     rows = []
     for arch, task in TASKS.items():
         where = {"architecture": arch}
         levels, task_rows = reductions.compare_levels(
-            evaluated, task.title, task.mismatch_levels, METHODS, tuple(METHODS), where
+            evaluated, task.title, task.mismatch_levels, METHODS, tuple(METHODS), where, fc.p_value
         )
         panel = reductions.panel_numbers(panels, arch, task.panel_sigma)
+        if fc.panels == "simulated":
+            panel = reductions.simulated_panel(panel, task.simulated_panel)
         numbers["tasks"][arch] = {"title": task.title, "levels": levels, "panel": panel}
         rows += task_rows
-    return numbers, (reductions.comparison_header("Standard", "Robust"), rows)
+    return numbers, (reductions.comparison_header("Standard", "Robust", fc.p_value), rows)
 
 
 def draw(numbers: dict):
@@ -94,7 +100,12 @@ def draw(numbers: dict):
         figures.comparison_violins(ax, task["levels"])
         clean = [task["levels"][0][m]["summary"]["mean"] for m in METHODS]
         mean_lines(ax, clean, (STANDARD_COLOR, ROBUST_COLOR))  # σ = 0 accuracy per method
-        ax.set(title=f"{task['title']} (top: σ = {task['panel']['panel_sigma']})", xlabel="Mismatch level σ")
+        top = (
+            "simulated, as the original"
+            if task["panel"].get("simulated")
+            else f"σ = {task['panel']['panel_sigma']}"
+        )
+        ax.set(title=f"{task['title']} (top: {top})", xlabel="Mismatch level σ")
         ax.set_ylabel("Test accuracy" if col == 0 else "")
     handles = [Patch(color=c, label=n) for c, n in ((STANDARD_COLOR, "Standard"), (ROBUST_COLOR, "Robust"))]
     handles.append(Line2D([], [], color="0.4", ls="--", lw=0.8, label="σ = 0 mean"))

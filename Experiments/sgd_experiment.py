@@ -11,6 +11,7 @@ Expected: batch 8 at or above batch 128 for σ > 0 (not confirmed in the report)
 """
 
 from architectures import load_models, speech_lsnn
+from robustness.configs import FigureConfig
 from robustness import cached_evaluation as ce
 from robustness import figures, reductions
 from robustness.paths import Dirs
@@ -37,7 +38,7 @@ class sgd_experiment:
         return prof.grid(grid, experiment=NAME, seeds=seeds) if seeds else []
 
     @staticmethod
-    def visualize(profile=DEFAULT, out_dir=None, dirs=Dirs(), base=BASE, groups=GROUPS):
+    def visualize(profile=DEFAULT, out_dir=None, dirs=Dirs(), base=BASE, groups=GROUPS, figure_config=None):
         prof = get_profile(profile)
         eval_seeds = prof.settings(NAME).get("eval_seeds", EVAL_SEEDS)
         grid = [m for m in sgd_experiment.train_grid(profile, base, groups) if m["seed"] in eval_seeds]
@@ -46,22 +47,17 @@ class sgd_experiment:
             return None
         models = load_models(grid, experiment=NAME, profile=profile, dirs=dirs)
         evaluated = ce.mismatch_evaluation(models, LEVELS, prof.n_draws, prof.test_limit, dirs)
-        names = tuple(groups)
-        levels, rows = reductions.compare_levels(evaluated, "Speech SGD", LEVELS, groups, names)
+        names, fc = tuple(groups), figure_config or FigureConfig()
+        levels, rows = reductions.compare_levels(
+            evaluated, "Speech SGD", LEVELS, groups, names, None, fc.p_value
+        )
         numbers = {"n_draws": prof.n_draws, "test_limit": prof.test_limit, "levels": levels}
         fig, ax = plt.subplots(figsize=(5, 3))
         figures.comparison_violins(ax, levels, names, labels=names, legend=True)
         ax.set(xlabel="Mismatch level σ", ylabel="Test accuracy", title="Speech LSNN, SGD, β = 0")
-        table = (reductions.comparison_header("Batch 128", "Batch 8"), rows)
+        table = (reductions.comparison_header("Batch 128", "Batch 8", fc.p_value), rows)
         extra = {"experiment": NAME, "left": names[0], "right": names[1]}
         return figures.save(
-            fig,
-            FIGURE,
-            numbers,
-            profile=profile,
-            out_dir=out_dir,
-            dirs=dirs,
-            models=models,
-            table=table,
-            extra=extra,
-        )
+            fig, FIGURE, numbers, profile=profile, out_dir=out_dir, dirs=dirs, models=models, table=table,
+            extra=extra, figure_config=fc,
+        )  # fmt: skip

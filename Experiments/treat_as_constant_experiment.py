@@ -40,7 +40,7 @@ class treat_as_constant_experiment:
         return prof.grid(grid, experiment=NAME, seeds=(0,))
 
     @staticmethod
-    def visualize(profile=DEFAULT, out_dir=None, dirs=Dirs(), settings=SETTINGS):
+    def visualize(profile=DEFAULT, out_dir=None, dirs=Dirs(), settings=SETTINGS, figure_config=None):
         grid = treat_as_constant_experiment.train_grid(profile, settings)
         if not grid:
             print(f"{NAME}: nothing trained in profile {profile!r}; skipped")
@@ -51,7 +51,7 @@ class treat_as_constant_experiment:
         numbers, table = reduce(models, prof)
         return figures.save(
             draw(numbers), FIGURE, numbers, profile=profile, out_dir=out_dir, dirs=dirs, models=models,
-            table=table, extra={"experiment": NAME},
+            table=table, extra={"experiment": NAME}, figure_config=figure_config,
         )  # fmt: skip
 
 

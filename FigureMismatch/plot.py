@@ -247,8 +247,9 @@ def _plotted(panel: dict, drawn: list[dict]) -> dict:
     return panel | {"hists": hists}
 
 
-def make_figure(data_dir, out_dir, profile: str = "full") -> dict:
-    """Draw ``figure_mismatch.{png,pdf}`` plus ``.json`` into ``out_dir``; return the plotted numbers.
+def make_figure(data_dir, out_dir, profile: str = "full", dpi: int | None = None) -> dict:
+    """Draw ``figure_mismatch.{png,pdf}`` (at ``dpi``, default ``save_figure``'s) plus ``.json`` into
+    ``out_dir``; return the plotted numbers.
 
     The numbers are ``{"a"|"b"|"c": {"quantity", "hist_rows", "hists": [{"gmm_mu", "gmm_sigma", "tick",
     "n", "hist_density", "hist_edges"}], "fit_rows", "fit": {"mu", "sigma", "slope", "intercept", "r2"}},
@@ -264,7 +265,8 @@ def make_figure(data_dir, out_dir, profile: str = "full") -> dict:
     numbers["units"] = {"tau_mem": "ms", "w_slow": "mV", "w_fast": "mV"}
     numbers["files"] = {key: {"name": f[0], "sha256": f[1]} for key, f in FILES.items()}
     try:
-        save_figure(fig, "figure_mismatch", numbers, out_dir=out_dir, profile=profile)
+        resolution = {} if dpi is None else {"dpi": dpi}
+        save_figure(fig, "figure_mismatch", numbers, out_dir=out_dir, profile=profile, **resolution)
     finally:
         plt.close(fig)
     return numbers

@@ -178,6 +178,10 @@ class TrainConfig:
     model_selection_draws: int = flag(
         100, "mismatch draws per -model_selection=mismatch evaluation (later ECG main: 100)", ge=1
     )
+    final_validation: bool = flag(
+        True,
+        "deviation 13: validate once more after the last iteration (report: False, only every eval_step_interval)",
+    )
     checkpoint_seconds: float = flag(
         60.0, "min seconds between resume checkpoints (0 = at every log)", ge=0.0
     )
@@ -199,6 +203,32 @@ class TrainConfig:
         if self.ARCHITECTURE is None:
             raise TypeError(f"{type(self).__name__} belongs to no task (use a task's config class)")
         return self.ARCHITECTURE
+
+
+P_VALUES = ("two-sided", "legacy")  # stats.mann_whitney's p_value and p_legacy
+PANELS = ("real", "simulated")
+
+
+@dataclass(frozen=True, kw_only=True)
+class FigureConfig:
+    """How ``make_figures.py`` draws (its flags ``-dpi``, ``-p_value``, ``-panels``; README "Deviations" 15,
+    16). Drawing only: the trained models and the cached evaluations do not depend on these."""
+
+    dpi: int = flag(
+        300, "resolution of the figure files in dots per inch (the original saved at 1200)", ge=10, le=2400
+    )
+    p_value: str = flag(
+        "two-sided",
+        "deviation 16: p-value column of the tables: two-sided Mann-Whitney U, or legacy = the one-sided "
+        "value of SciPy < 1.7's default that the original printed",
+        P_VALUES,
+    )
+    panels: str = flag(
+        "real",
+        "deviation 15: figure_main's top panels: real predictions under one mismatch draw, or simulated = "
+        "the original's random label flips and frames",
+        PANELS,
+    )
 
 
 def resolve_resources_dir(config: TrainConfig) -> str:

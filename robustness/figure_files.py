@@ -7,6 +7,7 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from robustness import files, stats
+from robustness.configs import FigureConfig, field_default
 from robustness.provenance import provenance
 
 
@@ -21,9 +22,18 @@ def _label_profile(fig, profile: str) -> None:
 
 
 def save_figure(
-    fig, name: str, numbers: dict, *, out_dir, profile: str, session_ids=(), extra=None, dpi: int = 300
+    fig,
+    name: str,
+    numbers: dict,
+    *,
+    out_dir,
+    profile: str,
+    session_ids=(),
+    extra=None,
+    dpi: int = field_default(FigureConfig, "dpi"),
 ) -> dict:
-    """Save ``fig`` as ``<out_dir>/<name>.{png,pdf}`` and its numbers as ``<name>.json``; return the paths.
+    """Save ``fig`` as ``<out_dir>/<name>.{png,pdf}`` (at ``dpi``, ``make_figures.py -dpi``) and its numbers
+    as ``<name>.json``; return the paths.
 
     A small "profile: <profile>" label is added to the lower right corner so that a figure from a
     reduced run cannot be mistaken for the full one. The JSON is ``{"name", "numbers", "extra",

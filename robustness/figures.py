@@ -6,6 +6,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from robustness import stats
+from robustness.configs import FigureConfig, to_flags
 from robustness.figure_files import save_figure, save_table
 from robustness.paths import RESOURCES, Dirs
 from robustness.plotting import plt, split_violin
@@ -23,9 +24,14 @@ def figure_dir(profile: str, out_dir=None, resources_dir=RESOURCES) -> Path:
     return base / profile if get_profile(profile).reduced else base
 
 
-def save(fig, name, numbers, *, profile, out_dir, dirs: Dirs, models, table=None, extra=None) -> dict:
-    """Save the figure (+ ``<name>_table.md/.tex``) in ``figure_dir``, print the table; the numbers, the table
-    and the models' session ids go to ``<name>.json``. Returns the numbers."""
+def save(
+    fig, name, numbers, *, profile, out_dir, dirs: Dirs, models, table=None, extra=None, figure_config=None
+) -> dict:
+    """Save the figure (+ ``<name>_table.md/.tex``) in ``figure_dir`` at ``figure_config.dpi``, print the
+    table; the numbers, the table, the models' session ids and the ``figure_config`` (``make_figures.py``'s
+    drawing flags) go to ``<name>.json``. Returns the numbers."""
+    figure_config = FigureConfig() if figure_config is None else figure_config
+    extra = {**(extra or {}), "figure_config": to_flags(figure_config)}
     out = figure_dir(profile, out_dir, dirs.resources_dir)
     if table is not None:
         header, rows = table
@@ -33,8 +39,9 @@ def save(fig, name, numbers, *, profile, out_dir, dirs: Dirs, models, table=None
         save_table(f"{name}_table", header, rows, out_dir=out)
         print(f"\n{name} ({profile}):\n{stats.markdown_table(header, rows)}", flush=True)
     paths = save_figure(
-        fig, name, numbers, out_dir=out, profile=profile, session_ids=session_ids(models), extra=extra
-    )
+        fig, name, numbers, out_dir=out, profile=profile, session_ids=session_ids(models), extra=extra,
+        dpi=figure_config.dpi,
+    )  # fmt: skip
     plt.close(fig)
     print(f"wrote {', '.join(str(p) for p in paths.values())}", flush=True)
     return numbers

@@ -45,7 +45,14 @@ def _pct(x) -> str:
     return "–" if x is None or not np.isfinite(x) else f"{100 * x:.2f}"
 
 
-def comparison_header(a: str, b: str) -> list[str]:
+# -p_value (configs.FigureConfig): the Mann-Whitney result's key and the table column of each choice
+P_COLUMNS = {
+    "two-sided": ("p_value", "p (two-sided MWU)"),
+    "legacy": ("p_legacy", "p (one-sided MWU, SciPy < 1.7 default)"),
+}
+
+
+def comparison_header(a: str, b: str, p_value: str = "two-sided") -> list[str]:
     """The columns of ``comparison_row`` for methods named ``a`` (left) and ``b`` (right)."""
     return [
         "Task",
@@ -54,26 +61,33 @@ def comparison_header(a: str, b: str) -> list[str]:
         "Δ mean (pp)",
         *(f"{m} min (%)" for m in (a, b)),
         *(f"{m} 95% CI (%)" for m in (a, b)),
-        "p (two-sided MWU)",
+        P_COLUMNS[p_value][1],
         "effect size r",
         f"n {a}/{b}",
     ]
 
 
-def comparison_row(task: str, sigma: float, cmp: dict, names=("standard", "robust")) -> list[str]:
-    """One table row of a ``compare`` result: means ± std, Δ, minima, 95 % CIs, p, effect size, n."""
+def comparison_row(
+    task: str, sigma: float, cmp: dict, names=("standard", "robust"), p_value: str = "two-sided"
+) -> list[str]:
+    """One table row of a ``compare`` result: means ± std, Δ, minima, 95 % CIs, p (``P_COLUMNS``), effect
+    size, n."""
     sa, sb = (cmp[n]["summary"] for n in names)
     mw = cmp["mann_whitney"]
     row = [task, f"{sigma:g}"]
     row += [f"{_pct(s['mean'])} ± {_pct(s['std'])}" for s in (sa, sb)]
     row += [f"{100 * cmp['delta_mean']:+.2f}", _pct(sa["min"]), _pct(sb["min"])]
     row += [f"[{_pct(s['ci95_low'])}, {_pct(s['ci95_high'])}]" for s in (sa, sb)]
-    return row + [f"{mw['p_value']:.2e}", f"{mw['effect_size']:+.3f}", f"{sa['n']}/{sb['n']}"]
+    p = mw[P_COLUMNS[p_value][0]]
+    return row + [f"{p:.2e}", f"{mw['effect_size']:+.3f}", f"{sa['n']}/{sb['n']}"]
 
 
-def compare_levels(evaluated, title: str, levels, groups: dict, names, where=None) -> tuple[list, list]:
+def compare_levels(
+    evaluated, title: str, levels, groups: dict, names, where=None, p_value: str = "two-sided"
+) -> tuple[list, list]:
     """Per σ in ``levels``: ``compare`` of the ``mismatch_list`` samples of the two ``groups`` (name → the
-    keys that select its models, plus ``where``); returns the per-level entries and their table rows."""
+    keys that select its models, plus ``where``); returns the per-level entries and their table rows
+    (p column: ``p_value``, see ``P_COLUMNS``)."""
     entries, rows = [], []
     for sigma in levels:
         pooled = [
@@ -81,7 +95,7 @@ def compare_levels(evaluated, title: str, levels, groups: dict, names, where=Non
             for n in names
         ]
         entries.append({"sigma": sigma, **compare(*pooled, names=names)})
-        rows.append(comparison_row(title, sigma, entries[-1], names=names))
+        rows.append(comparison_row(title, sigma, entries[-1], names=names, p_value=p_value))
     return entries, rows
 
 
@@ -115,4 +129,30 @@ def panel_numbers(evaluated: list[dict], architecture: str, sigma: float) -> dic
             "session_id": training_sid(m),
             **{k: v for k, v in m["panel"].items() if k not in PANEL_SHARED},
         }
+    return out
+
+
+def simulated_panel(panel: dict, rule) -> dict:
+    """``panel`` with its predictions replaced as the original drew figure_main's top panels
+    (``-panels=simulated``, deviation 15; docs/original.md §5.2): not model outputs but random ones, from a
+    generator seeded with the two models' session ids. ``rule`` is the task's ``simulated_panel``:
+    ``("relabel", q_standard, q_robust)`` replaces each label by a uniformly drawn class (possibly itself)
+    with probability q (the original's ECG rows); ``("frame", q_standard, q_robust)`` makes a prediction
+    wrong (another class, uniformly) with probability q (its CNN frames); None: the original showed no
+    predictions (speech), so there are none (``None``)."""
+    labels = np.asarray(panel["labels"])
+    n_classes = len(panel["class_names"])
+    rng = np.random.default_rng([panel["standard"]["session_id"], panel["robust"]["session_id"]])
+    out = {**panel, "simulated": True}
+    for i, method in enumerate(("standard", "robust")):
+        shown = None
+        if rule is not None:
+            kind, q = rule[0], rule[1 + i]
+            hit = rng.random(labels.size) < q
+            if kind == "relabel":
+                drawn = rng.integers(0, n_classes, labels.size)
+            else:  # "frame": a wrong class
+                drawn = (labels + rng.integers(1, n_classes, labels.size)) % n_classes
+            shown = np.where(hit, drawn, labels).tolist()
+        out[method] = {**panel[method], "mismatch": shown}
     return out

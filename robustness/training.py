@@ -9,9 +9,10 @@ first P iterations use the standard step (β = 0, no attack computed) and the re
 ``-init_from=<session id>`` (warm start from a saved model; report: 0) θ starts from that model file, the
 optimiser starts afresh, and the iterations are numbered on from the parent's last one (same data and
 learning-rate streams as if the parent had gone on), up to the usual total (``-max_steps``). Every
-``eval_step_interval`` iterations (and after the last one) the validation split is evaluated and the
-best-validation model is saved; each save, and the end of training, prints
-``Saved model under <Resources>/Models/<sid>_model.json (session id <sid>, ...)``.
+``eval_step_interval`` iterations (and after the last one, unless ``-final_validation=False``, the
+report's rule) the validation split is evaluated and the best-validation model is saved; each save, and
+the end of training, prints ``Saved model under <Resources>/Models/<sid>_model.json (session id <sid>,
+...)``.
 
 Several seeds train at once with ``jax.vmap`` (``-vmap_seeds=0,1,2``): parameters, optimiser states, keys
 and batches get a leading seed axis; each seed writes its own model/results pair, identical in format to
@@ -240,6 +241,7 @@ def fit(config: TrainConfig, *, progress: bool | None = None) -> list[dict]:
         return [{"seed": s, "session_id": sid, "status": "already done"} for s, sid in zip(seeds, sids)]
     runs = _seed_runs(config, seeds, sids)
     loop = _prepare(config, runs, seeds, sids)
+    _check_a_validation_runs(config, runs, loop)
     fold = jax.vmap(jax.random.fold_in, in_axes=(0, None))
     bar = _Progress(loop.n_steps, loop.start, config.architecture, progress)
     last_ckpt, step = time.monotonic(), loop.start
@@ -258,7 +260,8 @@ def fit(config: TrainConfig, *, progress: bool | None = None) -> list[dict]:
             if logged:
                 metrics = (np.asarray(v) for v in loop.log_fn(loop.params, x, y, fold(loop.log_keys, step)))
                 _log(runs, res, *metrics, loss, bar, done)
-            if done % config.eval_step_interval == 0 or done == loop.n_steps:
+            final = config.final_validation and done == loop.n_steps
+            if done % config.eval_step_interval == 0 or final:
                 _validate(loop.task, runs, loop.params, loop.train_keys, step, final=done == loop.n_steps)
                 last_ckpt = -np.inf  # checkpoint right after a validation
             checkpoint_due = time.monotonic() - last_ckpt >= config.checkpoint_seconds
@@ -278,6 +281,21 @@ def fit(config: TrainConfig, *, progress: bool | None = None) -> list[dict]:
         print(saved_message(path, r.sid, f"best validation accuracy {r.best:.4f}, training done"), flush=True)
     artifacts.remove_checkpoint(res, sids[0])
     return [{"seed": r.seed, "session_id": r.sid, "best_validation_accuracy": r.best} for r in runs]
+
+
+def _check_a_validation_runs(config: TrainConfig, runs, loop) -> None:
+    """ValueError unless some validation (so some model file) is ahead or behind: without the final
+    validation (``-final_validation=False``) a run shorter than ``eval_step_interval`` would save nothing."""
+    k = config.eval_step_interval
+    if config.final_validation or loop.n_steps // k > loop.start // k:
+        return
+    if all(r.log.get("validation_step") for r in runs):  # resumed after its last validation
+        return
+    raise ValueError(
+        f"-final_validation=False: no validation falls in iterations {loop.start + 1}..{loop.n_steps} "
+        f"(one every -eval_step_interval={k}), so no model would be saved; lower -eval_step_interval or "
+        "keep -final_validation=True"
+    )
 
 
 def _log(runs, res, acc, att, kl, loss, bar, done: int) -> None:

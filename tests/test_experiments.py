@@ -19,8 +19,10 @@ import architectures as A
 import datajuicer as dj
 from robustness import cached_evaluation as ce
 from robustness import figures, reductions, stats
+from robustness.configs import P_VALUES
 from robustness.paths import REPO_ROOT
 from robustness.profiles import PROFILES
+from robustness.tasks import TASKS
 
 NAMES = sorted(p.stem for p in (REPO_ROOT / "Experiments").glob("*.py"))
 README_FIGURES = ("mismatch_experiment", "constant_attack_experiment", "methods_experiment")
@@ -172,6 +174,57 @@ def test_samples_and_compare_pool_models_and_draws():
     half = sps.t.ppf(0.975, 3) * 0.05 / 2  # n = 4, s = 0.05: mean ± t·s/√n
     assert row[7] == f"[{100 * (0.025 - half):.2f}, {100 * (0.025 + half):.2f}]"
     assert len(reductions.comparison_header("Standard", "Robust")) == len(row)
+
+
+def test_p_value_switch_gives_the_originals_one_sided_value():
+    # -p_value=legacy: the table shows what the original printed, SciPy < 1.7's mannwhitneyu(a, b) default
+    cmp = reductions.compare(
+        {"session_ids": [1], "values": [[1.0, 2.0, 3.0]]}, {"session_ids": [2], "values": [[4.0, 5.0, 6.0]]}
+    )
+    # by hand: U = 0 / 9, normal approximation with continuity: z = (9 - 4.5 - 0.5) / sqrt(9·7/12)
+    legacy = sps.norm.sf(4.0 / np.sqrt(9 * 7 / 12))
+    assert legacy == pytest.approx(0.040428, abs=1e-6)
+    assert reductions.comparison_row("x", 0.5, cmp)[-3] == "1.00e-01"  # exact two-sided: 2 / C(6, 3)
+    assert reductions.comparison_row("x", 0.5, cmp, p_value="legacy")[-3] == f"{legacy:.2e}" == "4.04e-02"
+    header = reductions.comparison_header("Standard", "Robust", "legacy")
+    assert header[-3] == "p (one-sided MWU, SciPy < 1.7 default)"
+    assert reductions.comparison_header("Standard", "Robust")[-3] == "p (two-sided MWU)"
+    assert set(reductions.P_COLUMNS) == set(P_VALUES)  # every -p_value choice has a column
+
+
+def test_simulated_panels_draw_the_originals_random_predictions():
+    n = 4000
+    labels = list(np.arange(n) % 4)
+    panel = {
+        "panel_sigma": 0.5, "labels": labels, "class_names": ["N", "L", "R", "V"], "indices": [], "x": [],
+        "standard": {"session_id": 11, "clean": labels, "mismatch": labels},
+        "robust": {"session_id": 12, "clean": labels, "mismatch": labels},
+    }  # fmt: skip
+    frame = reductions.simulated_panel(panel, ("frame", 0.5, 0.1))
+    relabel = reductions.simulated_panel(panel, ("relabel", 0.4, 0.1))
+    y = np.asarray(labels)
+    for sim, method, p_wrong in (
+        (frame, "standard", 0.5),
+        (frame, "robust", 0.1),
+        (relabel, "standard", 0.4 * 3 / 4),  # a random class among 4 is the true one a quarter of the time
+        (relabel, "robust", 0.1 * 3 / 4),
+    ):
+        shown = np.asarray(sim[method]["mismatch"])
+        assert set(shown) <= {0, 1, 2, 3}
+        wrong = np.mean(shown != y)
+        assert abs(wrong - p_wrong) < 4 * np.sqrt(p_wrong * (1 - p_wrong) / n), (method, wrong)
+        assert sim[method]["clean"] == labels and sim[method]["session_id"] == panel[method]["session_id"]
+    assert frame["simulated"] and "simulated" not in panel  # the real panel is left as it was
+    again = reductions.simulated_panel(panel, ("frame", 0.5, 0.1))
+    assert again == frame  # seeded by the two session ids
+    other = reductions.simulated_panel(
+        {**panel, "robust": {**panel["robust"], "session_id": 13}}, ("frame", 0.5, 0.1)
+    )
+    assert other["standard"]["mismatch"] != frame["standard"]["mismatch"]
+    speech = reductions.simulated_panel(panel, None)  # the original showed no predictions for speech
+    assert speech["standard"]["mismatch"] is None and speech["robust"]["mismatch"] is None
+    rules = {arch: task.simulated_panel for arch, task in TASKS.items()}
+    assert rules == {"speech_lsnn": None, "ecg_lsnn": ("relabel", 0.4, 0.1), "cnn": ("frame", 0.5, 0.1)}
 
 
 @pytest.mark.parametrize(("n", "window"), [(1100, 50), (250, 50), (30, 6), (2, 1)])

@@ -40,6 +40,15 @@ DRAWN = {  # Experiment -> its figure
     "figure_mismatch": "figure_mismatch",
 }
 SMOKE = get_profile("smoke")
+MISSING_IN_FULL = {  # the full grids' models each Experiment draws (README "experiment grid")
+    "constant_attack_experiment": 40,
+    "ecg_experiment": 8,
+    "example_experiment": 4,
+    "methods_experiment": 40,
+    "mismatch_experiment": 60,
+    "sgd_experiment": 10,
+    "treat_as_constant_experiment": 6,
+}
 
 
 def run(argv, log: Path) -> subprocess.CompletedProcess:
@@ -270,6 +279,99 @@ def test_missing_models_are_listed_with_the_train_command(tmp_path, capsys):
     assert "  cnn seed=0 beta_robustness=0.0" in err
     command = f"python train.py -exp mismatch_experiment -profile=smoke -cache_dir={tmp_path / 'S'}"
     assert f"train them with: {command} -resources_dir={tmp_path / 'R'}" in err
+
+
+def test_the_originals_drawing_switches_on_the_smoke_models(chain, tmp_path):
+    """-p_value=legacy -panels=simulated -dpi=600 (the original's tables and panels; its 1200 dpi is
+    tested on figure_mismatch): same numbers, the legacy p in the table, random panel predictions."""
+    out = tmp_path / "original"
+    argv = ["make_figures.py", "-profile=smoke", "-exp", "mismatch_experiment", *chain["flags"]]
+    proc = run(
+        [*argv, f"-out_dir={out}", "-p_value=legacy", "-panels=simulated", "-dpi=600"], tmp_path / "log"
+    )
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    ours, original = numbers(chain, "figure_main"), json.loads((out / "figure_main.json").read_text())
+    assert original["extra"]["figure_config"] == {"dpi": 600, "p_value": "legacy", "panels": "simulated"}
+    assert ours["extra"]["figure_config"] == {"dpi": 300, "p_value": "two-sided", "panels": "real"}
+    table = original["numbers"]["table"]
+    assert table["header"][-3] == "p (one-sided MWU, SciPy < 1.7 default)"
+    legacy = []
+    for arch, task in original["numbers"]["tasks"].items():
+        mine = ours["numbers"]["tasks"][arch]
+        assert task["levels"] == mine["levels"]  # the evaluations are the same; only the drawing differs
+        for level in task["levels"]:
+            pooled = [np.ravel(level[m]["values"]) for m in ("standard", "robust")]
+            legacy.append(f"{stats.mann_whitney(*pooled)['p_legacy']:.2e}")
+        panel, real = task["panel"], mine["panel"]
+        assert panel["simulated"] and panel["labels"] == real["labels"]
+        for method in ("standard", "robust"):
+            assert panel[method]["clean"] == real[method]["clean"]  # the real predictions stay in the JSON
+            expected = reductions.simulated_panel(real, TASKS[arch].simulated_panel)[method]["mismatch"]
+            assert panel[method]["mismatch"] == expected
+    assert [row[-3] for row in table["rows"]] == legacy
+    assert original["numbers"]["tasks"]["speech_lsnn"]["panel"]["robust"]["mismatch"] is None
+    width, height, dpi = _png_info(chain["out"] / "figure_main.png")
+    big = _png_info(out / "figure_main.png")
+    assert dpi == 300 and big[2] == 600 and abs(big[0] - 2 * width) <= 2 and abs(big[1] - 2 * height) <= 2
+
+
+def _png_info(path: Path) -> tuple[int, int, int]:
+    """Width, height (IHDR chunk) and dots per inch (pHYs chunk, pixels per metre) of a PNG file."""
+    data = path.read_bytes()
+    assert data[:8] == b"\x89PNG\r\n\x1a\n" and data[12:16] == b"IHDR"
+    at = data.index(b"pHYs") + 4
+    assert data[at + 8] == 1  # unit: metre
+    ppm = int.from_bytes(data[at : at + 4], "big")
+    return int.from_bytes(data[16:20], "big"), int.from_bytes(data[20:24], "big"), round(ppm * 0.0254)
+
+
+def test_dpi_flag_sets_the_resolution_of_every_figure_file(tmp_path, figure_mismatch_dir, capsys):
+    # figure_mismatch (5 × 4 inches, tight bounding box): about 1540 × 1240 pixels at the default 300 dpi,
+    # four times as many per side at the original's 1200
+    sizes = {}
+    for dpi in (None, 1200):
+        out = tmp_path / str(dpi)
+        flags = [] if dpi is None else [f"-dpi={dpi}"]
+        assert make_figures.main(["-exp", "figure_mismatch", f"-out_dir={out}", *flags]) == 0
+        *sizes[dpi], written = _png_info(out / "figure_mismatch.png")
+        assert written == (dpi or 300)
+        assert json.loads((out / "figure_mismatch.json").read_text())["numbers"]["a"]["fit"]
+    assert all(abs(big - 4 * small) <= 4 for big, small in zip(sizes[1200], sizes[None])), sizes
+    assert 1400 < sizes[None][0] < 1700
+    for bad, message in (
+        ("-dpi=5", "bad value 5 for -dpi: must be >= 10"),
+        ("-p_value=one", "-p_value; valid choices: two-sided, legacy"),
+    ):
+        with pytest.raises(SystemExit) as exc:
+            make_figures.main(["-exp", "figure_mismatch", bad])
+        assert exc.value.code == 2 and message in capsys.readouterr().err
+
+
+def test_a_fresh_clone_draws_figure_mismatch_and_lists_what_to_train(tmp_path):
+    """`python make_figures.py` with no models (empty Resources/ and Sessions/, as in a fresh clone): the
+    figure that needs no training is drawn, every other Experiment is listed with the command that trains
+    its models, exit 1 (README "Figures")."""
+    S, R = tmp_path / "Sessions", tmp_path / "Resources"
+    proc = run(["make_figures.py", f"-cache_dir={S}", f"-resources_dir={R}"], tmp_path / "fresh.log")
+    assert proc.returncode == 1 and "Traceback" not in proc.stderr
+    assert "figures in " + str(R / "Figures") + ": done 1, skipped 0, failed 7" in proc.stdout
+    assert (R / "Figures" / "figure_mismatch.png").is_file() and (
+        R / "Figures" / "figure_mismatch.pdf"
+    ).is_file()
+    drawn = json.loads((R / "Figures" / "figure_mismatch.json").read_text())
+    assert [h["tick"] for h in drawn["numbers"]["a"]["hists"]] == [3, 7, 14, 19]  # the published ticks (mV)
+    for name, size in MISSING_IN_FULL.items():
+        block = proc.stderr.split(f"{name}: FAILED, models missing:\n")[1].split(": FAILED")[0]
+        assert block.startswith(f"{size} of {size} models are not trained"), name
+        assert f"train them with: python train.py -exp {name} -cache_dir={S} -resources_dir={R}" in block
+    assert not (R / "Models").exists()  # nothing trained or written but the figure
+    # the printed command is the one that trains them: as a dry run it plans exactly those 4 CNNs
+    dry = run(
+        ["train.py", "-exp", "example_experiment", f"-cache_dir={S}", f"-resources_dir={R}", "-dry_run"],
+        tmp_path / "dry.log",
+    )
+    commands = [line for line in dry.stdout.splitlines() if line and not line.startswith("#")]
+    assert dry.returncode == 0 and len(commands) == 4 and all("main_CNN_jax.py" in c for c in commands)
 
 
 FIXTURE = """

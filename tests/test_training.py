@@ -233,6 +233,30 @@ def test_validation_uses_the_original_batch_sizes(tmp_path, fashion_dir):
     assert log["validation_accuracy"] == [by_size[300]]  # -validation_batch_size: same training, one batch
 
 
+def test_final_validation_switch_gives_the_reports_rule(tmp_path, mitdb_dir):
+    # deviation 13: by default one more validation after the last iteration; -final_validation=False (the
+    # report) validates only every eval_step_interval, so the kept model is the best of those
+    config = tiny(tmp_path, session_id=5151515151, max_steps=25, eval_step_interval=10, beta_robustness=0.0)
+    fit(config, progress=False)
+    ours = json.loads(artifacts.results_path(tmp_path, 5151515151).read_text())
+    report = dataclasses.replace(config, resources_dir=str(tmp_path / "r"), final_validation=False)
+    fit(report, progress=False)
+    log = json.loads(artifacts.results_path(tmp_path / "r", 5151515151).read_text())
+    assert ours["validation_step"] == [10, 20, 25] and log["validation_step"] == [10, 20]
+    assert log["validation_accuracy"] == ours["validation_accuracy"][:2]  # the same training otherwise
+    assert log["training_accuracy"] == ours["training_accuracy"] and len(log["training_accuracy"]) == 2
+    saved, params, _ = artifacts.load_model(tmp_path / "r", 5151515151)
+    x, y = load_dataset(saved).split("validation")
+    again = accuracy(make_task(saved), params, x[:100], y[:100], batch_size=200)
+    assert again == max(log["validation_accuracy"]) == log["best_validation_accuracy"][0]
+    short = dataclasses.replace(report, resources_dir=str(tmp_path / "s"), max_steps=8)
+    with pytest.raises(
+        ValueError, match=r"-final_validation=False: no validation falls in iterations 1\.\.8"
+    ):
+        fit(short, progress=False)  # no validation at all: nothing would be saved
+    assert not artifacts.model_path(tmp_path / "s", 5151515151).exists()
+
+
 def test_pretrain_steps_train_standard_first_then_robust(tmp_path, mitdb_dir):
     # warm start: with -pretrain_steps=P the first P iterations are standard training (β = 0), then β applies
     runs = {"std": (0.0, 0), "all": (1.0, 30), "half": (1.0, 15), "rob": (1.0, 0)}

@@ -48,6 +48,9 @@ class Task:
     original_min_logs: int = 0
     # the main job's claim check (robustness.claims): standard clean test accuracy the quick profile must reach
     quick_clean_floor: float = 0.0
+    # figure_main -panels=simulated (reductions.simulated_panel): the original's fake predictions,
+    # ("relabel" | "frame", probability for standard, for robust); None: it showed no predictions
+    simulated_panel: tuple | None = None
 
     @property
     def architecture(self) -> str:

@@ -30,7 +30,10 @@ class EcgConfig(LsnnConfig):
 
     eval_step_interval: int = redefault(TrainConfig, "eval_step_interval", 400)
     validation_batch_size: int = redefault(TrainConfig, "validation_batch_size", 200)
-    data_dir: str = flag("ECG/mitdb/", "directory of MIT-BIH WFDB records (.hea/.dat/.atr)")
+    data_dir: str = flag(
+        "ECG/ecg_recordings/",
+        "MIT-BIH folder: the original's recordings.npy + annotations.csv, or WFDB records .hea/.dat/.atr",
+    )
     beats_per_class: int = flag(3000, "max beats drawn per class (report: 3000)", ge=1)
     split_by_patient: bool = flag(False, "split train/val/test by record instead of by beat")
     ecg_resample_quirk: bool = flag(
@@ -93,4 +96,5 @@ TASK = Task(
     original_min_logs=51,
     quick_clean_floor=0.80,
     redraws_on_load=lambda config: config.ecg_resample_quirk,
+    simulated_panel=("relabel", 0.4, 0.1),  # each label swapped for a random class: Normal 0.4, Robust 0.1
 )

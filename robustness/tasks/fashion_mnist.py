@@ -102,4 +102,5 @@ TASK = Task(
     draw_panel=draw_panel,
     original_min_logs=50,
     quick_clean_floor=0.85,
+    simulated_panel=("frame", 0.5, 0.1),  # red frames drawn at random: Normal 0.5, Robust 0.1
 )

@@ -2,7 +2,8 @@
 (no pyplot here, so importing a task never loads a plotting backend).
 
 A panel's numbers (``robustness.reductions.panel_numbers``): ``x`` (the examples), ``labels``,
-``class_names`` and per method (``standard``, ``robust``) the predictions under one mismatch draw.
+``class_names`` and per method (``standard``, ``robust``) the predictions under one mismatch draw (or, with
+``simulated``, the original's random ones: ``reductions.simulated_panel``).
 """
 
 from __future__ import annotations
@@ -10,15 +11,21 @@ from __future__ import annotations
 ROWS = (("Robust", "robust"), ("Standard", "standard"))  # row label, method: top row robust
 
 
-def frame(ax, panel: dict, predictions: list, i: int, title: bool) -> None:
-    """Green frame: the prediction under mismatch is right; red: wrong (title: true → predicted class)."""
-    right = predictions[i] == panel["labels"][i]
+def frame(ax, panel: dict, predictions: list | None, i: int, title: bool) -> None:
+    """Green frame: the prediction under mismatch is right; red: wrong (title: true → predicted class).
+    ``predictions`` None (a simulated panel of a task whose original showed none): a grey frame, the class."""
     ax.set(xticks=[], yticks=[])
+    names = panel["class_names"]
+    if predictions is None:
+        color, text = "0.6", names[panel["labels"][i]]
+    else:
+        right = predictions[i] == panel["labels"][i]
+        color = "#2ca02c" if right else "#d62728"
+        text = f"{names[panel['labels'][i]]} → {names[predictions[i]]}"
     for spine in ax.spines.values():
-        spine.set(visible=True, color="#2ca02c" if right else "#d62728", linewidth=1.2)
+        spine.set(visible=True, color=color, linewidth=1.2)
     if title:
-        names = panel["class_names"]
-        ax.set_title(f"{names[panel['labels'][i]]} → {names[predictions[i]]}", fontsize=5, pad=1)
+        ax.set_title(text, fontsize=5, pad=1)
 
 
 def example_grid(fig, cell, panel: dict, cols: int, draw_example, titles: bool) -> None:
