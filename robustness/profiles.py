@@ -79,7 +79,7 @@ PROFILES = {
         train={
             "speech_lsnn": dict(max_steps=1200, **_QUICK_COMMON),
             "ecg_lsnn": dict(max_steps=1200, **_QUICK_COMMON),
-            "cnn": dict(max_steps=1200, **_QUICK_COMMON),
+            "cnn": dict(max_steps=1200, attack_size_mismatch=0.5, **_QUICK_COMMON),
         },
         experiment_train={"constant_attack_experiment": dict(max_steps=1000)},
         warm_start={"speech_lsnn": 800, "ecg_lsnn": 800, "cnn": 800},
