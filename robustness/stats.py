@@ -104,9 +104,11 @@ def mann_whitney(a, b) -> dict:
 
 
 def format_mean_std(mean: float, std: float, percent: bool = True, digits: int = 2) -> str:
-    """``"91.23 ± 1.05"``; with ``percent`` the fractions are multiplied by 100 (no % sign added)."""
+    """``"91.23 ± 1.05"``; with ``percent`` the fractions are multiplied by 100 (no % sign added). A
+    non-finite std (one seed: no spread) prints as ``"91.23 ± –"``."""
     scale = 100.0 if percent else 1.0
-    return f"{mean * scale:.{digits}f} ± {std * scale:.{digits}f}"
+    spread = f"{std * scale:.{digits}f}" if np.isfinite(std) else "–"
+    return f"{mean * scale:.{digits}f} ± {spread}"
 
 
 def _cells(header: Sequence, rows: Sequence[Sequence]) -> tuple[list[str], list[list[str]]]:

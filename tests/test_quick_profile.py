@@ -1,61 +1,84 @@
-"""The main job (README "Results of the main job") as a test: ``train.py -profile=quick`` and
-``make_figures.py -profile=quick`` on real data, then the claims the README says the quick figures
-reproduce, and the clean accuracies it quotes. ~27 min on 2 cores, so marked ``full`` (deselected in CI,
-which runs the same chain at smoke size in test_make_figures.py):
+"""The main job (README "Results of the main job") as a test: ``train.py -profile=quick -group_seeds=2`` and
+``make_figures.py -profile=quick`` on real data from empty caches, then the report's claims read from the
+figure JSONs by ``robustness.claims`` (the public fields only). About an hour on 2 cores, so marked ``full``
+(deselected in CI, which runs the same chain at smoke size in test_make_figures.py):
 
     python -m pytest -m full tests/test_quick_profile.py
 
-Training is deterministic (same flags → bit-identical models), so these numbers are the README's.
+Each claim the README's claims table marks as holding must hold; the ones it marks as failing are
+``xfail(strict=True)``, so the test notices when a change makes them hold (then update the README). Floats
+differ slightly across CPUs, so the quoted accuracies are compared with margins, not digits.
 """
 
 from __future__ import annotations
 
-import json
 import subprocess
 import sys
 
 import pytest
 
+from robustness import claims
 from robustness.paths import REPO_ROOT
 
-pytestmark = [pytest.mark.full, pytest.mark.slow, pytest.mark.timeout(3600)]
-EXPERIMENTS = ("mismatch_experiment", "constant_attack_experiment", "methods_experiment")
+pytestmark = [pytest.mark.full, pytest.mark.slow, pytest.mark.timeout(7200)]
+
+FAILING = {  # the README's claims table: the claims the quick profile does not show yet (issue in README)
+    "figure_main ecg_lsnn: robust mean above standard at every σ > 0",
+    "figure_main ecg_lsnn: one-sided Mann–Whitney p < 0.01 at the two largest σ",
+    "figure_main ecg_lsnn: robust clean accuracy at most 2 pp below standard",
+    "figure_main cnn: one-sided Mann–Whitney p < 0.01 at the two largest σ",
+}
+# standard clean test accuracy the README quotes (first 1000 test examples), ± 2 pp across CPUs
+CLEAN = {"speech_lsnn": 0.913, "ecg_lsnn": 0.858, "cnn": 0.890}
 
 
 @pytest.fixture(scope="module")
-def figures(tmp_path_factory, speech_dir, mitdb_dir, fashion_dir):
+def figures_dir(tmp_path_factory, speech_dir, mitdb_dir, fashion_dir):
     root = tmp_path_factory.mktemp("quick")
     dirs = [f"-cache_dir={root / 'Sessions'}", f"-resources_dir={root / 'Resources'}"]
     for script, extra in (("train.py", ["-group_seeds=2"]), ("make_figures.py", [])):
-        argv = [sys.executable, script, "-profile=quick", "-exp", *EXPERIMENTS, *extra, *dirs]
+        argv = [sys.executable, script, "-profile=quick", *extra, *dirs]
         proc = subprocess.run(argv, cwd=REPO_ROOT, capture_output=True, text=True, check=False)
         assert proc.returncode == 0, proc.stdout[-2000:] + proc.stderr[-3000:]
-    out = root / "Resources" / "Figures" / "quick"
-
-    def numbers(name):
-        return json.loads((out / f"{name}.json").read_text())["numbers"]
-
-    return numbers
+    return root / "Resources" / "Figures" / "quick"
 
 
-def test_methods_claim_attack_kl_falls_for_robust_and_grows_for_standard(figures):
-    kl = figures("methods_figure")["final_kl"]
-    assert kl["1.0"]["last_tenth_mean"] < kl["1.0"]["first_tenth_mean"]
-    assert kl["0.0"]["last_tenth_mean"] > 3 * kl["0.0"]["first_tenth_mean"]
-    assert kl["0.1"]["last_tenth_mean"] < kl["0.0"]["last_tenth_mean"]
+@pytest.fixture(scope="module")
+def verdicts(figures_dir):
+    return {c["claim"]: c for c in claims.check(figures_dir)}
 
 
-def test_constant_attack_claim_attacked_accuracy_rises_up_to_beta_1(figures):
-    test = figures("constant_attack_figure")["test"]
-    attacked = [test[b]["attacked"]["summary"]["mean"] for b in ("0.0", "0.1", "1.0")]
-    assert attacked[0] < attacked[1] < attacked[2] and attacked[2] - attacked[0] > 0.08
+CLAIMS = [
+    *(
+        f"figure_main {arch}: {what}"
+        for arch, floor in (("speech_lsnn", 85), ("ecg_lsnn", 80), ("cnn", 85))
+        for what in (
+            "robust mean above standard at every σ > 0",
+            "one-sided Mann–Whitney p < 0.01 at the two largest σ",
+            "robust clean accuracy at most 2 pp below standard",
+            f"standard clean accuracy >= {floor} %",
+        )
+    ),
+    "constant_attack_figure: attacked accuracy strictly increases over β = 0, 0.1, 1",
+    "constant_attack_figure: β = 10 attacked accuracy above β = 0",
+    "methods_figure: final-step KL grows over training for β = 0",
+    "methods_figure: final-step KL falls over training for β = 1",
+]
+XFAIL = pytest.mark.xfail(strict=True, reason="README claims table: not shown by the quick profile yet")
 
 
-def test_clean_accuracies_are_the_readmes_early_training_levels(figures):
-    tasks = figures("figure_main")["tasks"]
-    clean = {
-        a: [t["levels"][0][m]["summary"]["mean"] for m in ("standard", "robust")] for a, t in tasks.items()
-    }
-    assert clean["speech_lsnn"] == pytest.approx([0.7843, 0.7773], abs=0.02)
-    assert clean["ecg_lsnn"] == pytest.approx([0.7127, 0.6381], abs=0.03)
-    assert clean["cnn"] == pytest.approx([0.8140, 0.6745], abs=0.03)
+@pytest.mark.parametrize("name", [pytest.param(n, marks=XFAIL) if n in FAILING else n for n in CLAIMS])
+def test_claim(verdicts, name):
+    assert name in verdicts, sorted(verdicts)
+    assert verdicts[name]["holds"], verdicts[name]["detail"]
+
+
+def test_every_claim_is_listed(verdicts):
+    assert sorted(verdicts) == sorted(CLAIMS) and FAILING <= set(CLAIMS)
+
+
+def test_standard_clean_accuracies_are_the_readmes(figures_dir):
+    tasks = claims.files.read_json(figures_dir / "figure_main.json")["numbers"]["tasks"]
+    for arch, expected in CLEAN.items():
+        level = min(tasks[arch]["levels"], key=lambda lv: lv["sigma"])
+        assert claims._pooled(level, "standard").mean() == pytest.approx(expected, abs=0.02), arch

@@ -73,6 +73,7 @@ def test_mann_whitney_with_ties_matches_pair_counting_and_scipy():
 def test_format_mean_std():
     assert stats.format_mean_std(0.91234, 0.01049) == "91.23 ± 1.05"
     assert stats.format_mean_std(2.5, 0.125, percent=False, digits=3) == "2.500 ± 0.125"
+    assert stats.format_mean_std(0.5, float("nan")) == "50.00 ± –"  # one seed: no sample std
 
 
 def test_markdown_table_golden():
