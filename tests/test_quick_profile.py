@@ -5,8 +5,9 @@ figure JSONs by ``robustness.claims`` (the public fields only). About an hour on
 
     python -m pytest -m full tests/test_quick_profile.py
 
-Each claim the README's claims table marks as holding must hold; the ones it marks as failing are
-``xfail(strict=True)``, so the test notices when a change makes them hold (then update the README). Floats
+Each claim the README's claims table marks as holding in both measured runs must hold; the ones that
+failed in both are ``xfail(strict=True)`` (the test notices when a change makes them hold), the ones that
+depend on the mismatch draws are ``xfail(strict=False)``. Floats
 differ slightly across CPUs, so the quoted accuracies are compared with margins, not digits.
 """
 
@@ -22,11 +23,17 @@ from robustness.paths import REPO_ROOT
 
 pytestmark = [pytest.mark.full, pytest.mark.slow, pytest.mark.timeout(7200)]
 
-FAILING = {  # the README's claims table: the claims the quick profile does not show yet (issue in README)
+FAILING = {  # failed in both measured runs (README claims table)
     "figure_main ecg_lsnn: robust mean above standard at every σ > 0",
     "figure_main ecg_lsnn: one-sided Mann–Whitney p < 0.01 at the two largest σ",
     "figure_main ecg_lsnn: robust clean accuracy at most 2 pp below standard",
     "figure_main cnn: one-sided Mann–Whitney p < 0.01 at the two largest σ",
+}
+DRAW_SENSITIVE = {  # held in one measured run and failed in the other: the mismatch draws are keyed by the
+    # session ids, which are new in every run from empty caches (the trained models are identical)
+    "figure_main speech_lsnn: robust mean above standard at every σ > 0",
+    "figure_main speech_lsnn: one-sided Mann–Whitney p < 0.01 at the two largest σ",
+    "figure_main cnn: robust mean above standard at every σ > 0",
 }
 # standard clean test accuracy the README quotes (first 1000 test examples), ± 2 pp across CPUs
 CLEAN = {"speech_lsnn": 0.913, "ecg_lsnn": 0.858, "cnn": 0.890}
@@ -65,9 +72,16 @@ CLAIMS = [
     "methods_figure: final-step KL falls over training for β = 1",
 ]
 XFAIL = pytest.mark.xfail(strict=True, reason="README claims table: not shown by the quick profile yet")
+MAYBE = pytest.mark.xfail(strict=False, reason="README claims table: depends on the mismatch draws")
 
 
-@pytest.mark.parametrize("name", [pytest.param(n, marks=XFAIL) if n in FAILING else n for n in CLAIMS])
+@pytest.mark.parametrize(
+    "name",
+    [
+        pytest.param(n, marks=XFAIL if n in FAILING else MAYBE) if n in FAILING | DRAW_SENSITIVE else n
+        for n in CLAIMS
+    ],
+)
 def test_claim(verdicts, name):
     assert name in verdicts, sorted(verdicts)
     assert verdicts[name]["holds"], verdicts[name]["detail"]
