@@ -272,6 +272,10 @@ def fit(config: TrainConfig, *, progress: bool | None = None) -> list[dict]:
         bar.close()
         print(f"interrupted at iteration {step}; resume with the same -session_id", file=sys.stderr)
         raise
+    except TrainingDiverged as err:
+        bar.close()
+        removed = [str(p) for sid in sids for p in artifacts.remove_session(res, sid)]
+        raise TrainingDiverged(f"{err}; removed {', '.join(removed) or 'nothing'}") from None
     bar.close()
     for r in runs:
         r.append("done", True)
@@ -430,7 +434,11 @@ def main(config_cls, argv=None, prog=None) -> int:
         for summary in fit(config):
             print(summary, flush=True)
     except TrainingDiverged as err:
-        print(f"{prog}: error: {err}", file=sys.stderr)
+        print(f"{prog}: error: training diverged: {err}", file=sys.stderr)
+        print(
+            f"{prog}: retry with a smaller -learning_rate or another -seed (the rerun starts afresh)",
+            file=sys.stderr,
+        )
         return 3
     except (FileNotFoundError, ValueError, DataError) as err:
         if os.environ.get("ROBUSTNESS_DEBUG"):

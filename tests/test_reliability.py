@@ -218,3 +218,30 @@ def test_training_on_garbage_annotations_exits_1_naming_the_file(mitdb_dir, tmp_
         check=False,
     )
     assert proc.returncode == 1 and f"{folder}/100.atr" in proc.stderr and "Traceback" not in proc.stderr
+
+
+# ------------------------------------------------------------------ 4. a diverged run leaves no model
+TINY_ECG = ["-n_hidden=16", "-max_steps=30", "-eval_step_interval=10", "-n_attack_steps=2"]
+TINY_ECG += ["-validation_limit=100", "-checkpoint_seconds=0", "-n_epochs=1,1"]
+
+
+def _script(*args, **kw) -> subprocess.CompletedProcess:
+    return subprocess.run(
+        [sys.executable, *args], cwd=REPO_ROOT, capture_output=True, text=True, check=False, **kw
+    )
+
+
+def test_a_diverged_run_removes_its_model_checkpoint_and_results(mitdb_dir, tmp_path):
+    """Phase 1 (lr 0.001, ~21 iterations) saves a model and checkpoints; phase 2 (lr 3e38) overflows."""
+    from robustness import artifacts
+
+    sid, res = 5555555555, tmp_path / "R"
+    argv = ["main_ecg_lsnn.py", *TINY_ECG, "-learning_rate=0.001,3e38", f"-resources_dir={res}"]
+    proc = _script(*argv, f"-session_id={sid}")
+    assert proc.returncode == 3 and "training diverged" in proc.stderr and "Saved model" in proc.stdout
+    assert str(artifacts.model_path(res, sid)) in proc.stderr  # it existed and was removed
+    for path in (artifacts.model_path, artifacts.results_path, artifacts.checkpoint_path):
+        assert not path(res, sid).exists()
+    assert "-learning_rate" in proc.stderr  # how to retry
+    again = _script(*argv, f"-session_id={sid}")
+    assert again.returncode == 3 and "resuming" not in again.stdout  # afresh, not from a checkpoint
