@@ -35,7 +35,7 @@ import numpy as np
 import optax
 from tqdm import tqdm
 
-from robustness import artifacts, attack
+from robustness import artifacts, attack, paths
 from robustness.configs import TrainConfig, attack_kwargs, loss_kwargs, parse_cli, resolve_resources_dir
 from robustness.data import load_dataset
 from robustness.datasets import DataError
@@ -430,6 +430,12 @@ def main(config_cls, argv=None, prog=None) -> int:
     enable_compilation_cache()
     prog = prog or os.path.basename(sys.argv[0])
     config = parse_cli(config_cls, sys.argv[1:] if argv is None else argv, prog=prog)
+    if paths.empty_flags({"resources_dir": config.resources_dir}):
+        print(f"{prog}: error: -resources_dir is empty; give a folder (default Resources)", file=sys.stderr)
+        return 2
+    if problem := paths.check_folders({"resources_dir": resolve_resources_dir(config)}):
+        print(f"{prog}: error: {problem}", file=sys.stderr)
+        return 1
     try:
         for summary in fit(config):
             print(summary, flush=True)
