@@ -34,7 +34,7 @@ import time
 import traceback
 from pathlib import Path
 
-from architectures import MissingModelsError
+from architectures import MissingModelsError, recover_sessions
 from robustness import paths, plotting
 from robustness.configs import ConfigError, FigureConfig, parse_value
 from robustness.experiments import EXPERIMENTS_DIR, UsageError, experiment_names, load_experiments
@@ -131,6 +131,7 @@ def main(argv: list[str] | None = None) -> int:
     if problem := paths.check_folders({"cache_dir": dirs.cache_dir, "out_dir": out_dir}):
         print(f"make_figures.py: error: {problem}", file=sys.stderr)
         return 1
+    recover_sessions(dirs)
     paths.enable_compilation_cache()
     plotting.use_style()
     status = {}

@@ -126,6 +126,7 @@ def main(argv: list[str] | None = None) -> int:
     if problem := paths.check_folders(folders):
         print(f"train.py: error: {problem}", file=sys.stderr)
         return 1
+    A.recover_sessions(dirs)
     pending, counts = A.plan(models, dirs=dirs, force=opts.force)
     warned: set = set()
     queued = [] if opts.force else [p for p in pending if jobs.still_queued(p["session_id"], log_dir, warned)]

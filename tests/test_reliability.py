@@ -337,3 +337,62 @@ def test_atomic_writes_respect_the_umask(tmp_path):
     finally:
         os.umask(old)
     assert (tmp_path / "a.json").stat().st_mode & 0o777 == 0o644
+
+
+# ------------------------------------------------------------------ 5. a corrupt sessions database
+def _corrupt(db, how: str) -> None:
+    data = bytearray(db.read_bytes())
+    rng = random.Random(5)
+    if how == "header":
+        data[:100] = bytes(rng.randrange(256) for _ in range(100))
+    elif how == "pages":
+        data[4096:] = bytes(rng.randrange(256) for _ in range(len(data) - 4096))
+    else:  # truncation
+        del data[len(data) // 2 :]
+    db.write_bytes(bytes(data))
+
+
+@pytest.fixture(scope="module")
+def trained_tiny(mitdb_dir, tmp_path_factory):
+    """The two tiny_ecg models trained by a real train.py; the database checkpointed into one file."""
+    import sqlite3
+
+    root = tmp_path_factory.mktemp("tiny")
+    args = [
+        f"-exp_dir={FIXTURES}",
+        "-exp",
+        "tiny_ecg",
+        f"-cache_dir={root / 'S'}",
+        f"-resources_dir={root / 'R'}",
+    ]
+    proc = _script("train.py", *args)
+    assert proc.returncode == 0 and "launched 2" in proc.stdout, proc.stdout + proc.stderr
+    conn = sqlite3.connect(root / "S" / "sessions.db")
+    conn.execute("PRAGMA journal_mode=DELETE")  # folds the WAL into the file
+    conn.close()
+    assert (root / "S" / "sessions.db").stat().st_size > 3 * 4096
+    return root
+
+
+@pytest.mark.parametrize("how", ["header", "pages", "truncation"])
+@pytest.mark.parametrize("script", ["train.py", "make_figures.py"])
+def test_a_corrupt_sessions_db_is_moved_aside_and_the_models_found_again(script, how, trained_tiny, tmp_path):
+    import shutil
+
+    for sub in ("R", "S"):
+        shutil.copytree(trained_tiny / sub, tmp_path / sub)
+    db = tmp_path / "S" / "sessions.db"
+    _corrupt(db, how)
+    args = [f"-exp_dir={FIXTURES}", "-exp", "tiny_ecg", f"-cache_dir={tmp_path / 'S'}"]
+    args += [f"-resources_dir={tmp_path / 'R'}"] + (
+        ["-out_dir=" + str(tmp_path / "F")] if script != "train.py" else []
+    )
+    proc = _script(script, *args)
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    assert f"sessions database {db} is corrupt" in proc.stderr and "Traceback" not in proc.stderr
+    assert len(list(db.parent.glob("sessions.db.corrupt-*"))) == 1
+    assert "found 2 trained model(s) again" in proc.stderr
+    if script == "train.py":
+        assert "launched 0 (jobs 0), already done 2" in proc.stdout  # nothing retrained
+    else:
+        assert "done 1" in proc.stdout
