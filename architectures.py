@@ -34,6 +34,7 @@ import inspect
 import json
 import os
 import shlex
+import sys
 from collections.abc import Callable
 from pathlib import Path
 
@@ -265,6 +266,35 @@ def _overridden(element: dict, overrides: dict) -> dict:
     if parent is not None and "init_from" not in overrides:
         out["init_from"] = parent
     return out
+
+
+def recover_sessions(dirs: Dirs) -> None:
+    """Start-up check of the sessions database: a corrupt one is moved aside (datajuicer says so on stderr)
+    and the models trained in ``dirs.resources_dir`` are recorded in the fresh one (:func:`adopt_models`);
+    evaluations are recomputed when needed."""
+    if dj.database.recover_if_corrupt(str(Path(dirs.cache_dir) / "sessions.db")) is not None:
+        n = adopt_models(dirs)
+        print(f"found {n} trained model(s) again in {Path(dirs.resources_dir) / 'Models'}", file=sys.stderr)
+
+
+def adopt_models(dirs: Dirs) -> int:
+    """Record every complete model of ``dirs.resources_dir`` (model file + finished results log) as a done
+    ``train`` session under its own session id and the cache key its flags give; returns how many."""
+    db, n = str(Path(dirs.cache_dir) / "sessions.db"), 0
+    for path in sorted((Path(dirs.resources_dir) / "Models").glob("*_model.json")):
+        try:
+            flags = files.read_json(path, what="model file")["params"]
+            arch, sid = ARCHITECTURES[flags["architecture"]], int(flags["session_id"])
+            if not artifacts.results_complete(dirs.resources_dir, sid, arch.__name__):
+                continue
+            element = normalize({k: flags[k] for k in ("architecture", *arch.default_hyperparameters())})
+        except (KeyError, TypeError, ValueError):  # not a model of ours: left alone
+            continue
+        deps = {f"model:{k}": element[k] for k in arch.default_hyperparameters()}
+        row = {"session_id": sid, "cache_key": dj.canonical.cache_key(arch.__name__, VERSION, deps),
+               "version": VERSION, "dependencies": dj.canonical.canonical_json(deps)}  # fmt: skip
+        n += dj.database.add_done_session(db, arch.__name__, row)
+    return n
 
 
 def plan(models: list[dict], *, dirs: Dirs, force: bool = False) -> tuple[list[dict], dict]:

@@ -34,7 +34,7 @@ import time
 import traceback
 from pathlib import Path
 
-from architectures import MissingModelsError
+from architectures import MissingModelsError, recover_sessions
 from robustness import paths, plotting
 from robustness.configs import ConfigError, FigureConfig, parse_value
 from robustness.experiments import EXPERIMENTS_DIR, UsageError, experiment_names, load_experiments
@@ -66,7 +66,10 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
             metavar="{" + ",".join(choices) + "}" if choices else type(f.default).__name__.upper(),
             help=f"{f.metadata['doc']} (default {f.default})",
         )
-    return p.parse_args(argv)
+    opts = p.parse_args(argv)
+    if empty := paths.empty_flags({k: getattr(opts, k) for k in ("resources_dir", "cache_dir", "out_dir")}):
+        p.error(f"{empty[0]} is empty; give a folder (or leave the flag out for its default)")
+    return opts
 
 
 def _figure_flag(name: str):
@@ -125,6 +128,10 @@ def main(argv: list[str] | None = None) -> int:
     out_dir = (
         Path(opts.out_dir).resolve() if opts.out_dir else figure_dir(opts.profile, None, dirs.resources_dir)
     )
+    if problem := paths.check_folders({"cache_dir": dirs.cache_dir, "out_dir": out_dir}):
+        print(f"make_figures.py: error: {problem}", file=sys.stderr)
+        return 1
+    recover_sessions(dirs)
     paths.enable_compilation_cache()
     plotting.use_style()
     status = {}

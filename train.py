@@ -75,6 +75,8 @@ def parse_args(argv: list[str]) -> tuple[argparse.Namespace, dict]:
     opts, extra = p.parse_known_args(argv)
     if opts.n_threads < 1 or opts.group_seeds < 1:
         p.error("-n_threads and -group_seeds must be >= 1")
+    if empty := paths.empty_flags({k: getattr(opts, k) for k in ("resources_dir", "cache_dir", "log_dir")}):
+        p.error(f"{empty[0]} is empty; give a folder (or leave the flag out for its default)")
     given = [a.lstrip("-").split("=")[0] for a in argv if a.startswith("-")]
     if twice := sorted({g for g in given if given.count(g) > 1 and g in vars(opts)}):
         p.error(f"-{twice[0]} is given twice; give it once")
@@ -118,6 +120,13 @@ def main(argv: list[str] | None = None) -> int:
         print(f"train.py: error: {err}", file=sys.stderr)
         return 2
     dirs = paths.Dirs(resources_dir=opts.resources_dir or paths.RESOURCES, cache_dir=opts.cache_dir)
+    folders = {"resources_dir": dirs.resources_dir, "cache_dir": dirs.cache_dir}
+    if not opts.dry_run and opts.mode == "direct":  # a scheduler's log folder may exist only on the cluster
+        folders["log_dir"] = log_dir
+    if problem := paths.check_folders(folders):
+        print(f"train.py: error: {problem}", file=sys.stderr)
+        return 1
+    A.recover_sessions(dirs)
     pending, counts = A.plan(models, dirs=dirs, force=opts.force)
     warned: set = set()
     queued = [] if opts.force else [p for p in pending if jobs.still_queued(p["session_id"], log_dir, warned)]

@@ -22,7 +22,9 @@ from __future__ import annotations
 import contextlib
 import os
 import sqlite3
+import sys
 import threading
+import time
 from collections.abc import Iterator
 from typing import Any
 
@@ -77,6 +79,43 @@ def _open(db_file: str) -> sqlite3.Connection:
         with _prepared_lock:
             _prepared.add(key)
     return conn
+
+
+def quick_check(db_file: str) -> str | None:
+    """Why ``db_file`` is not a sound SQLite database (``PRAGMA quick_check`` failed or raised), or None
+    (also None when the file does not exist: a fresh database is created on first use)."""
+    if not os.path.exists(db_file):
+        return None
+    try:
+        conn = sqlite3.connect(db_file, timeout=BUSY_TIMEOUT_SECONDS)
+        try:
+            rows = [r[0] for r in conn.execute("PRAGMA quick_check").fetchall()]
+        finally:
+            conn.close()
+    except sqlite3.DatabaseError as err:
+        return str(err)
+    return None if rows == ["ok"] else "; ".join(map(str, rows[:3]))
+
+
+def recover_if_corrupt(db_file: str) -> str | None:
+    """If ``db_file`` fails :func:`quick_check`, move it (and its ``-wal``/``-shm``) aside to
+    ``<db_file>.corrupt-<UTC time>``, say so on stderr and return that path; a fresh database is created on
+    the next use. None when the database is sound."""
+    problem = quick_check(db_file)
+    if problem is None:
+        return None
+    aside = f"{db_file}.corrupt-{time.strftime('%Y%m%dT%H%M%SZ', time.gmtime())}"
+    for suffix in ("", "-wal", "-shm"):
+        if os.path.exists(db_file + suffix):
+            os.replace(db_file + suffix, aside + suffix)
+    _prepared.discard(os.path.abspath(db_file))
+    print(
+        f"datajuicer: the sessions database {db_file} is corrupt ({problem}); moved it to {aside} and "
+        "started a fresh one",
+        file=sys.stderr,
+        flush=True,
+    )
+    return aside
 
 
 def connect(db_file: str) -> sqlite3.Connection:
@@ -277,6 +316,17 @@ def insert_session(conn: sqlite3.Connection, table: str, row: dict) -> None:
     names = ", ".join(quote_ident(k) for k in row)
     marks = ", ".join("?" for _ in row)
     conn.execute(f"INSERT INTO {quote_ident(table)} ({names}) VALUES ({marks})", list(row.values()))
+
+
+def add_done_session(db_file: str, table: str, row: dict) -> bool:
+    """Record an already computed session (``row``: session_id, cache_key, version, dependencies JSON, ...)
+    as ``done``; False (nothing written) when its session id is taken."""
+    with transaction(db_file) as conn:
+        ensure_session_table(conn, table)
+        if not register_session_id(conn, table, row["session_id"]):
+            return False
+        insert_session(conn, table, {"status": "done", **row})
+    return True
 
 
 def update_session(

@@ -31,11 +31,13 @@ import re
 import secrets
 import socket
 import threading
+import time
 import warnings
 from collections.abc import Callable
 from typing import Any, BinaryIO
 
 from datajuicer import canonical
+from datajuicer.claims import _pid_alive
 
 _SAFE = re.compile(r"[A-Za-z0-9_][A-Za-z0-9_.-]*")
 _memo = threading.local()  # (path, mtime_ns, size, value) of the last successful checker parse
@@ -78,6 +80,42 @@ def atomic_write(path: str, write: Callable[[BinaryIO], Any]) -> None:
         with contextlib.suppress(FileNotFoundError):
             os.remove(tmp)
         raise
+
+
+STALE_TMP_SECONDS = 3600.0  # a temporary file this old (or whose writer on this host is dead) is debris
+_TMP = re.compile(r"\.(?P<name_host>.+)\.(?P<pid>\d+)\.[0-9a-f]{12}\.tmp")  # atomic_write's names
+
+
+def is_stale_tmp(name: str, age_seconds: float, pid_alive: Callable[[int], bool]) -> bool:
+    """Whether file ``name`` is a temporary file of :func:`atomic_write` that no writer will rename any more:
+    its writer on this host is dead, or it is older than ``STALE_TMP_SECONDS``."""
+    match = _TMP.fullmatch(name)
+    if match is None:
+        return False
+    ours = match["name_host"].endswith("." + socket.gethostname())
+    dead = ours and not pid_alive(int(match["pid"]))
+    return dead or age_seconds > STALE_TMP_SECONDS
+
+
+def remove_stale_tmp(directory: str) -> list[str]:
+    """Remove the stale :func:`atomic_write` temporary files (a ``kill -9`` leaves them) in ``directory``
+    and its subfolders one level down; returns the removed paths."""
+    removed, now = [], time.time()
+    folders = [directory] + [e.path for e in _scan(directory) if e.is_dir(follow_symlinks=False)]
+    for folder in folders:
+        for entry in _scan(folder):
+            with contextlib.suppress(OSError):
+                if entry.is_file() and is_stale_tmp(entry.name, now - entry.stat().st_mtime, _pid_alive):
+                    os.remove(entry.path)
+                    removed.append(entry.path)
+    return removed
+
+
+def _scan(directory: str) -> list:
+    try:
+        return list(os.scandir(directory))
+    except OSError:
+        return []
 
 
 def atomic_write_bytes(path: str, data: bytes) -> None:

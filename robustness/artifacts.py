@@ -123,6 +123,16 @@ def remove_checkpoint(resources_dir, sid) -> None:
     checkpoint_path(resources_dir, sid).unlink(missing_ok=True)
 
 
+def remove_session(resources_dir, sid) -> list[Path]:
+    """Delete session ``sid``'s model file, training results and checkpoint (a diverged run: nothing of it
+    may count as a model or be resumed); returns the paths that existed."""
+    found = [p for p in (model_path(resources_dir, sid), results_path(resources_dir, sid),
+                         checkpoint_path(resources_dir, sid)) if p.exists()]  # fmt: skip
+    for path in found:
+        path.unlink(missing_ok=True)
+    return found
+
+
 OWN_KEYS = ("done", "training_loss", "validation_step")  # written only by this repository's training loop
 
 

@@ -26,6 +26,36 @@ class Dirs:
         object.__setattr__(self, "cache_dir", Path(self.cache_dir))
 
 
+def empty_flags(values: dict) -> list[str]:
+    """The folder flags of ``values`` (``{flag: value or None}``) given as an empty string, e.g.
+    ``-resources_dir=`` (which would otherwise mean the current directory)."""
+    return [f"-{flag}" for flag, value in values.items() if value is not None and not str(value).strip()]
+
+
+def unwritable(folder) -> str | None:
+    """Why ``folder`` cannot hold our files (it is created, a probe file written and removed), or None."""
+    probe = Path(folder) / f".write-probe.{os.getpid()}"
+    try:
+        probe.parent.mkdir(parents=True, exist_ok=True)
+        probe.write_bytes(b"")
+        probe.unlink()
+    except OSError as err:
+        return err.strerror or str(err)
+    return None
+
+
+def check_folders(folders: dict) -> str | None:
+    """Start-up check of the folders a script writes (``{flag: folder}``): the error naming the first
+    unwritable one and its flag, or None. Stale temporary files of killed writers are removed on the way."""
+    from datajuicer.in_out import remove_stale_tmp
+
+    for flag, folder in folders.items():
+        if (why := unwritable(folder)) is not None:
+            return f"cannot write to {folder} (-{flag}): {why}"
+        remove_stale_tmp(str(folder))
+    return None
+
+
 def enable_compilation_cache() -> None:
     """Persist XLA compilations in ``$JAX_COMPILATION_CACHE_DIR`` (default ``<repo>/.cache/jax``).
 

@@ -35,7 +35,7 @@ import numpy as np
 import optax
 from tqdm import tqdm
 
-from robustness import artifacts, attack
+from robustness import artifacts, attack, paths
 from robustness.configs import TrainConfig, attack_kwargs, loss_kwargs, parse_cli, resolve_resources_dir
 from robustness.data import load_dataset
 from robustness.datasets import DataError
@@ -272,6 +272,10 @@ def fit(config: TrainConfig, *, progress: bool | None = None) -> list[dict]:
         bar.close()
         print(f"interrupted at iteration {step}; resume with the same -session_id", file=sys.stderr)
         raise
+    except TrainingDiverged as err:
+        bar.close()
+        removed = [str(p) for sid in sids for p in artifacts.remove_session(res, sid)]
+        raise TrainingDiverged(f"{err}; removed {', '.join(removed) or 'nothing'}") from None
     bar.close()
     for r in runs:
         r.append("done", True)
@@ -426,11 +430,21 @@ def main(config_cls, argv=None, prog=None) -> int:
     enable_compilation_cache()
     prog = prog or os.path.basename(sys.argv[0])
     config = parse_cli(config_cls, sys.argv[1:] if argv is None else argv, prog=prog)
+    if paths.empty_flags({"resources_dir": config.resources_dir}):
+        print(f"{prog}: error: -resources_dir is empty; give a folder (default Resources)", file=sys.stderr)
+        return 2
+    if problem := paths.check_folders({"resources_dir": resolve_resources_dir(config)}):
+        print(f"{prog}: error: {problem}", file=sys.stderr)
+        return 1
     try:
         for summary in fit(config):
             print(summary, flush=True)
     except TrainingDiverged as err:
-        print(f"{prog}: error: {err}", file=sys.stderr)
+        print(f"{prog}: error: training diverged: {err}", file=sys.stderr)
+        print(
+            f"{prog}: retry with a smaller -learning_rate or another -seed (the rerun starts afresh)",
+            file=sys.stderr,
+        )
         return 3
     except (FileNotFoundError, ValueError, DataError) as err:
         if os.environ.get("ROBUSTNESS_DEBUG"):

@@ -218,3 +218,181 @@ def test_training_on_garbage_annotations_exits_1_naming_the_file(mitdb_dir, tmp_
         check=False,
     )
     assert proc.returncode == 1 and f"{folder}/100.atr" in proc.stderr and "Traceback" not in proc.stderr
+
+
+# ------------------------------------------------------------------ 4. a diverged run leaves no model
+TINY_ECG = ["-n_hidden=16", "-max_steps=30", "-eval_step_interval=10", "-n_attack_steps=2"]
+TINY_ECG += ["-validation_limit=100", "-checkpoint_seconds=0", "-n_epochs=1,1"]
+
+
+def _script(*args, **kw) -> subprocess.CompletedProcess:
+    return subprocess.run(
+        [sys.executable, *args], cwd=REPO_ROOT, capture_output=True, text=True, check=False, **kw
+    )
+
+
+def test_a_diverged_run_removes_its_model_checkpoint_and_results(mitdb_dir, tmp_path):
+    """Phase 1 (lr 0.001, ~21 iterations) saves a model and checkpoints; phase 2 (lr 3e38) overflows."""
+    from robustness import artifacts
+
+    sid, res = 5555555555, tmp_path / "R"
+    argv = ["main_ecg_lsnn.py", *TINY_ECG, "-learning_rate=0.001,3e38", f"-resources_dir={res}"]
+    proc = _script(*argv, f"-session_id={sid}")
+    assert proc.returncode == 3 and "training diverged" in proc.stderr and "Saved model" in proc.stdout
+    assert str(artifacts.model_path(res, sid)) in proc.stderr  # it existed and was removed
+    for path in (artifacts.model_path, artifacts.results_path, artifacts.checkpoint_path):
+        assert not path(res, sid).exists()
+    assert "-learning_rate" in proc.stderr  # how to retry
+    again = _script(*argv, f"-session_id={sid}")
+    assert again.returncode == 3 and "resuming" not in again.stdout  # afresh, not from a checkpoint
+
+
+# ------------------------------------------------------------------ 6. unwritable folders, 8. empty folder flags
+def _under_a_file(tmp_path):
+    (tmp_path / "file").write_text("x")
+    return str(tmp_path / "file" / "sub")  # unwritable even for root: a path under a regular file
+
+
+@pytest.mark.parametrize("flag", ["resources_dir", "cache_dir", "log_dir"])
+def test_train_py_refuses_an_unwritable_folder_at_start_up(flag, tmp_path):
+    folders = {"resources_dir": tmp_path / "R", "cache_dir": tmp_path / "S", "log_dir": tmp_path / "L"}
+    folders[flag] = _under_a_file(tmp_path)
+    args = [f"-exp_dir={FIXTURES}", "-exp", "tiny_ecg", *(f"-{k}={v}" for k, v in folders.items())]
+    proc = _script("train.py", *args)
+    assert proc.returncode == 1 and f"cannot write to {folders[flag]} (-{flag})" in proc.stderr
+    assert "Traceback" not in proc.stderr
+
+
+@pytest.mark.parametrize("flag", ["cache_dir", "out_dir"])
+def test_make_figures_refuses_an_unwritable_folder_at_start_up(flag, tmp_path):
+    folders = {"cache_dir": tmp_path / "S", "out_dir": tmp_path / "F", flag: _under_a_file(tmp_path)}
+    proc = _script("make_figures.py", "-exp", "figure_mismatch", *(f"-{k}={v}" for k, v in folders.items()))
+    assert proc.returncode == 1 and f"cannot write to {folders[flag]} (-{flag})" in proc.stderr
+    assert "Traceback" not in proc.stderr
+
+
+@pytest.mark.parametrize("script", ["main_speech_lsnn.py", "main_ecg_lsnn.py", "main_CNN_jax.py"])
+def test_training_scripts_refuse_an_unwritable_resources_dir(script, tmp_path):
+    folder = _under_a_file(tmp_path)
+    proc = _script(script, "-max_steps=1", f"-resources_dir={folder}")
+    assert proc.returncode == 1 and f"cannot write to {folder} (-resources_dir)" in proc.stderr
+    assert "Traceback" not in proc.stderr
+
+
+@pytest.mark.parametrize(
+    "argv, flag",
+    [
+        (["train.py", "-resources_dir="], "-resources_dir"),
+        (["train.py", "-cache_dir="], "-cache_dir"),
+        (["train.py", "-log_dir="], "-log_dir"),
+        (["make_figures.py", "-out_dir="], "-out_dir"),
+        (["make_figures.py", "-cache_dir="], "-cache_dir"),
+        (["main_ecg_lsnn.py", "-resources_dir="], "-resources_dir"),
+    ],
+)
+def test_an_empty_folder_flag_exits_2_naming_it(argv, flag):
+    before = sorted(p.name for p in REPO_ROOT.iterdir())
+    proc = _script(*argv)
+    assert proc.returncode == 2 and f"{flag} is empty" in proc.stderr
+    assert sorted(p.name for p in REPO_ROOT.iterdir()) == before  # nothing written into the repository
+
+
+# ------------------------------------------------------------------ 8. stale temporary files, file modes
+def test_stale_temporary_files_of_killed_writers_are_removed_at_start_up(tmp_path):
+    """A real writer killed with SIGKILL in the middle of an atomic write leaves its ``.tmp``; the next
+    train.py start removes it (dead pid), and an old one of another host (age), but not a live writer's."""
+    import socket
+    import time
+
+    models = tmp_path / "R" / "Models"
+    models.mkdir(parents=True)
+    writer = subprocess.Popen(
+        [sys.executable, "-c", "import time\nfrom datajuicer.in_out import atomic_write\n"
+         f"atomic_write({str(models / 'x.json')!r}, lambda fh: (fh.write(b'{{'), fh.flush(), time.sleep(600)))"],
+        cwd=REPO_ROOT,
+    )  # fmt: skip
+    deadline = time.monotonic() + 60
+    while not list(models.glob(".*.tmp")) and time.monotonic() < deadline:
+        time.sleep(0.1)
+    writer.kill()
+    writer.wait()
+    [killed] = list(models.glob(".*.tmp"))
+    old = models / ".y.json.otherhost.12.0123456789ab.tmp"
+    old.write_text("{")
+    os.utime(old, (time.time() - 7200, time.time() - 7200))
+    live = models / f".z.json.{socket.gethostname()}.{os.getpid()}.0123456789ab.tmp"
+    live.write_text("{")
+    folders = [f"-resources_dir={tmp_path / 'R'}", f"-cache_dir={tmp_path / 'S'}"]
+    proc = _script("train.py", f"-exp_dir={FIXTURES}", "-exp", "tiny_ecg", "-dry_run", *folders)
+    assert proc.returncode == 0, proc.stderr
+    assert not killed.exists() and not old.exists() and live.exists()
+
+
+def test_atomic_writes_respect_the_umask(tmp_path):
+    from robustness import files
+
+    old = os.umask(0o022)
+    try:
+        files.write_json(tmp_path / "a.json", {})
+    finally:
+        os.umask(old)
+    assert (tmp_path / "a.json").stat().st_mode & 0o777 == 0o644
+
+
+# ------------------------------------------------------------------ 5. a corrupt sessions database
+def _corrupt(db, how: str) -> None:
+    data = bytearray(db.read_bytes())
+    rng = random.Random(5)
+    if how == "header":
+        data[:100] = bytes(rng.randrange(256) for _ in range(100))
+    elif how == "pages":
+        data[4096:] = bytes(rng.randrange(256) for _ in range(len(data) - 4096))
+    else:  # truncation
+        del data[len(data) // 2 :]
+    db.write_bytes(bytes(data))
+
+
+@pytest.fixture(scope="module")
+def trained_tiny(mitdb_dir, tmp_path_factory):
+    """The two tiny_ecg models trained by a real train.py; the database checkpointed into one file."""
+    import sqlite3
+
+    root = tmp_path_factory.mktemp("tiny")
+    args = [
+        f"-exp_dir={FIXTURES}",
+        "-exp",
+        "tiny_ecg",
+        f"-cache_dir={root / 'S'}",
+        f"-resources_dir={root / 'R'}",
+    ]
+    proc = _script("train.py", *args)
+    assert proc.returncode == 0 and "launched 2" in proc.stdout, proc.stdout + proc.stderr
+    conn = sqlite3.connect(root / "S" / "sessions.db")
+    conn.execute("PRAGMA journal_mode=DELETE")  # folds the WAL into the file
+    conn.close()
+    assert (root / "S" / "sessions.db").stat().st_size > 3 * 4096
+    return root
+
+
+@pytest.mark.parametrize("how", ["header", "pages", "truncation"])
+@pytest.mark.parametrize("script", ["train.py", "make_figures.py"])
+def test_a_corrupt_sessions_db_is_moved_aside_and_the_models_found_again(script, how, trained_tiny, tmp_path):
+    import shutil
+
+    for sub in ("R", "S"):
+        shutil.copytree(trained_tiny / sub, tmp_path / sub)
+    db = tmp_path / "S" / "sessions.db"
+    _corrupt(db, how)
+    args = [f"-exp_dir={FIXTURES}", "-exp", "tiny_ecg", f"-cache_dir={tmp_path / 'S'}"]
+    args += [f"-resources_dir={tmp_path / 'R'}"] + (
+        ["-out_dir=" + str(tmp_path / "F")] if script != "train.py" else []
+    )
+    proc = _script(script, *args)
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    assert f"sessions database {db} is corrupt" in proc.stderr and "Traceback" not in proc.stderr
+    assert len(list(db.parent.glob("sessions.db.corrupt-*"))) == 1
+    assert "found 2 trained model(s) again" in proc.stderr
+    if script == "train.py":
+        assert "launched 0 (jobs 0), already done 2" in proc.stdout  # nothing retrained
+    else:
+        assert "done 1" in proc.stdout
