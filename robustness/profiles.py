@@ -82,7 +82,11 @@ PROFILES = {
             "cnn": dict(max_steps=120, **_QUICK_COMMON),
         },
         # 4 speech models per seed, 3 of them robust: shorter runs
-        experiment_train={"constant_attack_experiment": dict(max_steps=100)},
+        experiment_train={
+            "constant_attack_experiment": dict(max_steps=100),
+            # opt-in: 1 seed × 7 methods × 2 tasks (README "Method comparison")
+            "methods_comparison_experiment": dict(max_steps=150),
+        },
         n_draws=10,
         test_limit=1000,
         experiment_settings={  # only the README figures: the other Experiments train nothing
@@ -90,6 +94,7 @@ PROFILES = {
             "sgd_experiment": {"seeds": (), "eval_seeds": ()},
             "ecg_experiment": {"sweep": ((), ())},
             "example_experiment": {"seeds": None},  # the profile's seeds: figure_main's robust CNNs
+            "methods_comparison_experiment": {"seeds": (0,), "n_draws": 10, "tasks": ("ecg_lsnn", "cnn")},
         },
     ),
     "smoke": Profile(
@@ -108,6 +113,7 @@ PROFILES = {
             "sgd_experiment": {"seeds": (0,), "eval_seeds": (0,)},
             "ecg_experiment": {"sweep": ((2.0,), (0.7,))},
             "example_experiment": {"seeds": None},
+            "methods_comparison_experiment": {"seeds": (0,), "n_draws": 3, "tasks": ("ecg_lsnn",)},
         },
     ),
 }
