@@ -97,8 +97,12 @@ def _direction(grad, p_norm):
     return jnp.where(norm > 0, grad / jnp.where(norm > 0, norm, 1.0), 0.0)  # all-zero g: no step, not NaN
 
 
-def search_theta_star(forward, params, x, clean_logits, dropout_mask, key, s: AttackSettings):
-    """θ* (differentiable in θ through θ*_0 and a) and the N boundary-loss values before each step."""
+def search_theta_star(forward, params, x, clean_logits, dropout_mask, key, s: AttackSettings, objective=None):
+    """θ* (differentiable in θ through θ*_0 and a) and the N objective values before each step.
+
+    ``objective(attacked_logits) -> scalar`` is what the attack ascends; default: the boundary loss
+    D(f_θ(X) held fixed, f_θ*(X)). AWP (``robustness.methods``) passes the cross-entropy at θ* (the ICLR
+    era's ``boundary_loss=madry``)."""
     theta_init = initial_theta_star(params, key, s)
     if s.n_attack_steps == 0:
         return theta_init, jnp.zeros((0,), clean_logits.dtype)
@@ -106,13 +110,18 @@ def search_theta_star(forward, params, x, clean_logits, dropout_mask, key, s: At
     frozen_init, frozen_steps = jax.lax.stop_gradient((theta_init, steps))
     fixed_logits = jax.lax.stop_gradient(clean_logits)  # the clean output is a constant inside the attack
 
-    def objective(theta_star):
-        attacked_logits, _ = forward(theta_star, x, dropout_mask)
+    def boundary(attacked_logits):
         return losses.boundary_loss(s.boundary_loss, fixed_logits, attacked_logits, s.kl_min_prob)
+
+    of_logits = boundary if objective is None else objective
+
+    def attack_objective(theta_star):
+        attacked_logits, _ = forward(theta_star, x, dropout_mask)
+        return of_logits(attacked_logits)
 
     def attack_step(direction_sum, _):
         theta_star = _tree_map(lambda t0, a, d: t0 + a * d, frozen_init, frozen_steps, direction_sum)
-        value, grads = jax.value_and_grad(objective)(theta_star)
+        value, grads = jax.value_and_grad(attack_objective)(theta_star)
         return _tree_map(lambda d, g: d + _direction(g, s.p_norm), direction_sum, grads), value
 
     zeros = _tree_map(jnp.zeros_like, frozen_init)

@@ -84,6 +84,20 @@ def max_pool(x: jax.Array) -> jax.Array:
     return jnp.max(x[:, : 2 * h, : 2 * w, :].reshape(batch, h, 2, w, 2, channels), axis=(2, 4))
 
 
+DROPOUT_UNITS = sum(n_in for n_in, _ in DENSE)  # 1600 + 256 + 64: the inputs of the three dense layers
+
+
+def _dense_masks(dropout_mask):
+    """Three functions h -> h ⊙ mask_l (identity without a mask), one per dense layer's input."""
+    if dropout_mask is None:
+        return [lambda h: h] * len(DENSE)
+    mask = jnp.reshape(jnp.asarray(dropout_mask), (-1, DROPOUT_UNITS))
+    bounds = [0]
+    for n_in, _ in DENSE:
+        bounds.append(bounds[-1] + n_in)
+    return [lambda h, a=a, b=b: h * mask[:, a:b].astype(h.dtype) for a, b in zip(bounds[:-1], bounds[1:])]
+
+
 def _nchw_bias_to_nhwc(bias: jax.Array) -> jax.Array:
     return jnp.transpose(bias, (0, 2, 3, 1))
 
@@ -91,10 +105,12 @@ def _nchw_bias_to_nhwc(bias: jax.Array) -> jax.Array:
 def forward(params: dict, x: jax.Array, dropout_mask=None):
     """Logits (batch, 10) and a zero "spikes" placeholder (1, 1, 1) for images x: (batch, 1, 28, 28).
 
-    `dropout_mask` is accepted for interface compatibility and ignored: the report-era CNN has no dropout
-    (units = 1). The placeholder makes the firing-rate term the constant reg·0.01² (docs/original.md §1.1).
+    `dropout_mask` (None: no dropout, the report's): a (1, DROPOUT_UNITS) keep-mask, split into one mask
+    before each dense layer (its 1600, 256 and 64 inputs; the ICLR-era ``-dropout_prob``), shared by the
+    batch, not rescaled (as the LSNN's). The placeholder makes the firing-rate term the constant reg·0.01²
+    (docs/original.md §1.1).
     """
-    del dropout_mask
+    masks = _dense_masks(dropout_mask)
     x = jax.nn.standardize(x, axis=(0, 2, 3))  # batch statistics, also at test time (quirk 5)
     h = jnp.transpose(x, (0, 2, 3, 1))
     h = conv2d(h, params["K1"], CONV1_PADDING) + _nchw_bias_to_nhwc(params["CB1"])
@@ -102,8 +118,8 @@ def forward(params: dict, x: jax.Array, dropout_mask=None):
     h = conv2d(h, params["K2"], CONV2_PADDING) + _nchw_bias_to_nhwc(params["CB2"])
     h = max_pool(jax.nn.relu(h))
     h = jnp.transpose(h, (0, 3, 1, 2)).reshape(h.shape[0], -1)  # flatten in the original's (C, H, W) order
-    h = jax.nn.relu(h @ params["W1"] + params["B1"])
-    h = jax.nn.relu(h @ params["W2"] + params["B2"])
+    h = jax.nn.relu(masks[0](h) @ params["W1"] + params["B1"])
+    h = jax.nn.relu(masks[1](h) @ params["W2"] + params["B2"])
     h = jax.nn.standardize(h, axis=0)  # per feature over the batch (quirk 5)
-    logits = h @ params["W3"] + params["B3"]
+    logits = masks[2](h) @ params["W3"] + params["B3"]
     return logits, jnp.zeros((1, 1, 1), logits.dtype)

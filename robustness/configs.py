@@ -24,7 +24,7 @@ from robustness.attack import P_NORMS
 from robustness.losses import BOUNDARY_LOSSES
 from robustness.paths import REPO_ROOT
 
-OPTIMIZERS = ("adam", "sgd")
+OPTIMIZERS = ("adam", "sgd", "esgd", "abcd")  # esgd, abcd: robustness.methods (ICLR era)
 MODEL_SELECTIONS = ("validation", "mismatch")
 VALIDATION_BATCH_DOC = (
     "validation batch size (report: 100 speech, 200 ECG and CNN; the CNN uses batch statistics)"
@@ -131,6 +131,30 @@ class TrainConfig:
     dropout_prob: float = flag(
         0.0, "dropout probability (one mask per neuron per sequence); report: 0", ge=0.0, lt=1.0
     )
+    # --- ICLR-era comparison methods (robustness.methods, docs/methods.md); 0/False = standard training ---
+    noisy_forward_std: float = flag(
+        0.0,
+        "η: forward-noise injection, every training forward pass uses θ + stop_grad(|θ|·η·N(0,1))",
+        ge=0.0,
+    )
+    awp: bool = flag(
+        False,
+        "AWP: gradient at θ + γ(θ* − θ), θ* = the relative-box attack ascending CE (boundary loss madry)",
+    )
+    awp_gamma: float = flag(
+        0.1, "γ of -awp=True: θ_AWP = θ + γ(θ* − θ) (0 = standard training)", ge=0.0, le=1.0
+    )
+    awp_perturb_input: bool = flag(
+        False, "-awp=True: first an ℓ∞ input PGA of radius -eps_pga (3 iterations, uniform start)"
+    )
+    eps_pga: float = flag(0.0, "ℓ∞ radius of the AWP input PGA (-awp_perturb_input=True)", ge=0.0)
+    amp_epsilon: float = flag(
+        0.0, "AMP: gradient at θ + ε·g/‖g‖₂ (g = ∇L(θ), global ℓ2 norm), applied to θ (0 = standard)", ge=0.0
+    )
+    abcd_L: int = flag(
+        2, "-optimizer=abcd: inner loops (ascent on a random mask, Adam on its complement)", ge=1
+    )
+    abcd_etaA: float = flag(0.1, "-optimizer=abcd: η_A, ascent step w + η_A·M_a⊙∇L(w)", ge=0.0)
     reg: float = flag(
         0.001, "firing-rate regulariser weight (summed over batch × neurons, target 10 Hz)", ge=0.0
     )
@@ -157,7 +181,11 @@ class TrainConfig:
         (), "one -init_from per vmapped seed (train.py sets it for seed groups)", ge=0, le=9_999_999_999
     )
     batch_size: int = flag(100, "training batch size", ge=1)
-    optimizer: str = flag("adam", "optimiser", OPTIMIZERS)
+    optimizer: str = flag(
+        "adam",
+        "optimiser: adam, sgd, esgd = Entropy-SGD (L = 10 Langevin steps), abcd = ABCD (docs/methods.md)",
+        OPTIMIZERS,
+    )
     seed: int = flag(0, "seed of initialisation, data order, dropout and attack noise", ge=0)
     vmap_seeds: tuple[int, ...] = flag(
         (), "train these seeds at once with jax.vmap (one artefact pair per seed)", ge=0

@@ -1,5 +1,9 @@
 """Finding and importing Experiments (``Experiments/<name>.py``, each defining a class ``<name>`` with
-``train_grid(profile)`` and ``visualize(profile, out_dir, dirs)``), for ``train.py`` and ``make_figures.py``."""
+``train_grid(profile)`` and ``visualize(profile, out_dir, dirs)``), for ``train.py`` and ``make_figures.py``.
+
+Opt-in Experiments (``OPT_IN``) are left out of the default set (``train.py`` / ``make_figures.py`` with no
+``-exp``, the main job): they run only when named, e.g. ``python train.py -exp methods_comparison_experiment``.
+"""
 
 from __future__ import annotations
 
@@ -12,6 +16,8 @@ from pathlib import Path
 from robustness import paths
 
 EXPERIMENTS_DIR = paths.REPO_ROOT / "Experiments"
+# run only when named with -exp (large grids beyond the report's figures; README "Method comparison")
+OPT_IN = frozenset({"methods_comparison_experiment"})
 
 
 class UsageError(ValueError):
@@ -19,7 +25,8 @@ class UsageError(ValueError):
 
 
 def experiment_names(names: list[str] | None, exp_dir=EXPERIMENTS_DIR) -> list[str]:
-    """``names`` (default: every ``<exp_dir>/*.py``, in name order), checked to exist (UsageError)."""
+    """``names`` (default: every ``<exp_dir>/*.py`` not in ``OPT_IN``, in name order), checked to exist
+    (UsageError)."""
     folder = Path(exp_dir).resolve()
     if not folder.is_dir():
         raise UsageError(f"-exp_dir {folder} is not a directory")
@@ -27,7 +34,7 @@ def experiment_names(names: list[str] | None, exp_dir=EXPERIMENTS_DIR) -> list[s
     unknown = [n for n in names or [] if n not in available]
     if unknown:
         raise UsageError(f"no Experiment {unknown} in {folder}; available: {', '.join(available)}")
-    return list(names or available)
+    return list(names or [n for n in available if n not in OPT_IN])
 
 
 def _import(name: str, folder: Path):

@@ -33,6 +33,7 @@ class Profile:
     # architecture -> K: every model of that architecture continues (``-init_from``) from its seed's
     # standard model trained for K iterations (README "Warm start"); {} = from scratch, the report's
     warm_start: dict = field(default_factory=dict)
+    cold_start: tuple = ()  # Experiments whose models train from scratch despite ``warm_start``
 
     @property
     def reduced(self) -> bool:
@@ -56,11 +57,12 @@ class Profile:
     def grid(self, elements: list[dict], *, experiment: str | None = None, seeds=None) -> list[dict]:
         """The profile's training overrides (per architecture, then per ``experiment``) on every element,
         then one copy per seed (the profile's unless ``seeds`` is given); with a ``warm_start`` for the
-        architecture each copy continues from its seed's ``parent``."""
+        architecture (and ``experiment`` not in ``cold_start``) each copy continues from its seed's ``parent``."""
         grid = [{**e, **self.overrides(e["architecture"], experiment)} for e in elements]
         grid = dj.split(grid, "seed", list(self.seeds if seeds is None else seeds))
+        warm = {} if experiment in self.cold_start else self.warm_start
         return [
-            {**e, "init_from": self.parent(e["architecture"], e["seed"])} if e["architecture"] in self.warm_start
+            {**e, "init_from": self.parent(e["architecture"], e["seed"])} if e["architecture"] in warm
             else e
             for e in grid
         ]  # fmt: skip
@@ -83,8 +85,13 @@ PROFILES = {
             "ecg_lsnn": dict(max_steps=1200, **_QUICK_COMMON),
             "cnn": dict(max_steps=1200, attack_size_mismatch=0.5, **_QUICK_COMMON),
         },
-        experiment_train={"constant_attack_experiment": dict(max_steps=1000)},
+        experiment_train={
+            "constant_attack_experiment": dict(max_steps=1000),
+            # opt-in: 1 seed × 7 methods, ECG only, from scratch (README "Method comparison")
+            "methods_comparison_experiment": dict(max_steps=150),
+        },
         warm_start={"speech_lsnn": 800, "ecg_lsnn": 800, "cnn": 800},
+        cold_start=("methods_comparison_experiment",),
         n_draws=50,
         test_limit=1000,
         experiment_settings={  # only the README figures: the other Experiments train nothing
@@ -92,6 +99,7 @@ PROFILES = {
             "sgd_experiment": {"seeds": (), "eval_seeds": ()},
             "ecg_experiment": {"sweep": ((), ())},
             "example_experiment": {"seeds": None},  # the profile's seeds: figure_main's robust CNNs
+            "methods_comparison_experiment": {"seeds": (0,), "n_draws": 10, "tasks": ("ecg_lsnn",)},
         },
     ),
     "smoke": Profile(
@@ -110,6 +118,7 @@ PROFILES = {
             "sgd_experiment": {"seeds": (0,), "eval_seeds": (0,)},
             "ecg_experiment": {"sweep": ((2.0,), (0.7,))},
             "example_experiment": {"seeds": None},
+            "methods_comparison_experiment": {"seeds": (0,), "n_draws": 3, "tasks": ("ecg_lsnn",)},
         },
     ),
 }

@@ -35,7 +35,7 @@ import numpy as np
 import optax
 from tqdm import tqdm
 
-from robustness import artifacts, attack, paths
+from robustness import artifacts, attack, methods, paths
 from robustness.configs import TrainConfig, attack_kwargs, loss_kwargs, parse_cli, resolve_resources_dir
 from robustness.data import load_dataset
 from robustness.datasets import DataError
@@ -58,7 +58,8 @@ class TrainingDiverged(RuntimeError):
 
 def make_optimizer(config: TrainConfig, lrs: np.ndarray, first: int = 0):
     """Adam (or SGD) on the learning-rate table ``lrs``; a run that starts at iteration ``first`` (a warm
-    start) takes its rates from there on, though its optimiser state starts afresh."""
+    start) takes its rates from there on, though its optimiser state starts afresh. ``esgd``/``abcd``: a
+    ``methods.RuleOptimizer`` (an update rule that calls the gradient several times per iteration)."""
     table = jnp.asarray(lrs, jnp.float32)
 
     def schedule(count):
@@ -66,6 +67,11 @@ def make_optimizer(config: TrainConfig, lrs: np.ndarray, first: int = 0):
 
     if config.optimizer == "adam":
         return optax.adam(schedule, b1=0.9, b2=0.999, eps=1e-8)
+    if config.optimizer == "esgd":
+        return methods.RuleOptimizer("esgd", methods.EsgdHyper(), schedule)
+    if config.optimizer == "abcd":
+        hyper = methods.AbcdHyper(L=config.abcd_L, eta_a=config.abcd_etaA)
+        return methods.RuleOptimizer("abcd", hyper, schedule)
     return optax.sgd(schedule)
 
 
@@ -78,18 +84,46 @@ def dropout_mask(key, config: TrainConfig, n_units: int):
 
 
 def make_step(task: Model, config: TrainConfig, optimizer):
-    """The jitted, seed-vmapped training step ``(params, opt_state, x, y, key) -> (params, opt_state, loss)``."""
+    """The jitted, seed-vmapped training step ``(params, opt_state, x, y, key) -> (params, opt_state, loss)``.
+
+    The gradient oracle is the one training loss (``attack.training_loss``) with the W_rec diagonal
+    masked; the comparison methods (``robustness.methods``, docs/methods.md) only move the point where it
+    is evaluated (forward noise, AWP, AMP) or call it several times (``-optimizer=esgd|abcd``). At their
+    zero strengths the rule is skipped: the standard step, bitwise."""
     kwargs = loss_kwargs(config)
+    eta, amp = float(config.noisy_forward_std), float(config.amp_epsilon)
+    awp = config.awp and float(config.awp_gamma) != 0.0
+    pga = config.awp and config.awp_perturb_input and float(config.eps_pga) > 0.0
+    settings = attack.AttackSettings(**{**attack_kwargs(config), "boundary_loss": config.boundary_loss,
+                                        "kl_min_prob": config.kl_min_prob})  # fmt: skip
 
     def step(params, opt_state, x, y, key):
         k_drop, k_attack = jax.random.split(key)
         mask = dropout_mask(k_drop, config, task.n_units)
+        if pga:  # AWP's input PGA: one adversarial batch per iteration, at θ
+            k_pga = jax.random.fold_in(k_attack, methods.STREAM_PGA)
+            x = methods.input_pga(task.forward, params, x, y, k_pga, float(config.eps_pga), mask)
 
-        def loss_fn(p):
-            return attack.training_loss(task.forward, p, x, y, key=k_attack, dropout_mask=mask, **kwargs)
+        def loss_fn(p, k):
+            if eta:
+                p = methods.noisy_params(p, jax.random.fold_in(k, methods.STREAM_NOISE), eta)
+            return attack.training_loss(task.forward, p, x, y, key=k, dropout_mask=mask, **kwargs)
 
-        loss, grads = jax.value_and_grad(loss_fn)(params)
-        grads = attack.mask_recurrent_diagonal(grads)  # quirk 6: W_rec diagonal held at 0
+        def gradient(p, k):
+            loss, grads = jax.value_and_grad(loss_fn)(p, k)
+            return loss, attack.mask_recurrent_diagonal(grads)  # quirk 6: W_rec diagonal held at 0
+
+        def oracle(p, k):
+            if awp:
+                k_awp = jax.random.fold_in(k, methods.STREAM_AWP)
+                p = methods.awp_point(task.forward, p, x, y, k_awp, float(config.awp_gamma), settings, mask)
+            if amp:
+                p = methods.amp_point(p, gradient(p, k)[1], amp)
+            return gradient(p, k)
+
+        if isinstance(optimizer, methods.RuleOptimizer):
+            return optimizer.step(params, opt_state, oracle, k_attack)
+        loss, grads = oracle(params, k_attack)
         updates, opt_state = optimizer.update(grads, opt_state, params)
         return optax.apply_updates(params, updates), opt_state, loss
 

@@ -81,7 +81,7 @@ def test_bsub_dry_run_is_the_original_leonhard_request(repo_cwd, capsys):
     assert commands[0] == original
     assert args.startswith("-beta_robustness=1.0 -n_attack_steps=10 -attack_size_mismatch=2.0 ")
     assert " -learning_rate=0.001,0.0001 -n_epochs=64,16 -lr_schedule_quirk=True " in args
-    assert len(shlex.split(commands[0][-1])) == 2 + 57 + 2  # python3, script, 57 hyperparameters, data, sid
+    assert len(shlex.split(commands[0][-1])) == 2 + 65 + 2  # python3, script, 65 hyperparameters, data, sid
 
 
 def test_sbatch_dry_run_and_data_dir_per_mode(repo_cwd, capsys, monkeypatch):

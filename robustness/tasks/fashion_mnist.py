@@ -61,7 +61,9 @@ def cnn_model(config: CnnConfig, n_in: int | None = None) -> Model:
         scalar_conv1_bias=config.scalar_conv1_bias,
         w3_reuses_w2_key=config.w3_reuses_w2_key,
     )
-    return Model(config=config, init=init, forward=cnn.forward, n_units=1, n_classes=config.label_count)
+    return Model(
+        config=config, init=init, forward=cnn.forward, n_units=cnn.DROPOUT_UNITS, n_classes=config.label_count
+    )
 
 
 def _squash(text: str) -> str:
