@@ -88,7 +88,7 @@ PROFILES = {
         experiment_train={
             "constant_attack_experiment": dict(max_steps=1000),
             # opt-in: 1 seed × 7 methods, ECG only, from scratch (README "Method comparison")
-            "methods_comparison_experiment": dict(max_steps=150),
+            "methods_comparison_experiment": dict(max_steps=150, n_attack_steps=10),  # as measured
         },
         warm_start={"speech_lsnn": 800, "ecg_lsnn": 800, "cnn": 800},
         cold_start=("methods_comparison_experiment",),
