@@ -13,7 +13,9 @@ already done (database row + results log complete and model file parses). The re
 same one as in an earlier, unfinished try) and are launched: one process per model, or per group of
 ``-group_seeds`` seeds trained together with ``-vmap_seeds``. bsub/sbatch jobs are fire-and-forget; run
 ``train.py`` again later: finished models are skipped, failed or killed ones are launched again, and models
-whose previous job is still pending or running are left alone.
+whose previous job is still pending or running are left alone. Each model is claimed before it is
+launched (``robustness.locks``), so a second ``train.py`` on the same sessions database skips the models the
+first one is training and says so.
 """
 
 from __future__ import annotations
@@ -25,7 +27,7 @@ import textwrap
 from pathlib import Path
 
 import architectures as A
-from robustness import jobs, paths
+from robustness import jobs, locks, paths
 from robustness.experiments import EXPERIMENTS_DIR, load_experiments
 from robustness.configs import check_text
 from robustness.launch import MODES, LaunchSettings, script_comment
@@ -133,16 +135,23 @@ def main(argv: list[str] | None = None) -> int:
     for p in queued:
         say(f"{A.describe(p['model'])}: session {p['session_id']} is still queued; not submitted again")
     todo = [p for p in pending if p not in queued]
+    held: dict = {}  # a dry run launches nothing, so claims nothing
+    elsewhere = 0
+    if not opts.dry_run:  # exactly once: another train.py may be launching the same models (robustness.locks)
+        todo, held, elsewhere = jobs.claim(todo, dirs, log_dir, say=say, warned=warned)
     launched = started = 0
     failures: list[str] = []
     for wave in jobs.waves(todo, settings, dirs.resources_dir, dry_run=opts.dry_run, say=say):
         job_list = jobs.make_jobs(jobs.group_seeds(wave, opts.group_seeds), settings, opts.resources_dir)
         n, j, failed = jobs.run_jobs(
-            job_list, settings, n_threads=opts.n_threads, dry_run=opts.dry_run, say=say
+            job_list, settings, n_threads=opts.n_threads, dry_run=opts.dry_run, say=say, held=held
         )
         launched, started, failures = launched + n, started + j, failures + failed
+    for claim in held.values():  # children whose parent did not finish
+        locks.release(claim)
     verb = "dry run: would launch" if opts.dry_run else "launched"
     summary = f"{verb} {launched} (jobs {started}), already done {counts.get('loaded', 0)}, still queued {len(queued)}"
+    summary += f", being trained elsewhere {elsewhere}" if elsewhere else ""
     say(summary + (f", failed {len(failures)}" if failures else ""))
     for failure in failures:
         print(f"train.py: error: {failure}", file=sys.stderr)

@@ -10,15 +10,13 @@ from __future__ import annotations
 
 import gzip
 import hashlib
-import shutil
-import tempfile
 import urllib.error
-import urllib.request
 import zlib
 from pathlib import Path
 
 import numpy as np
 
+from robustness import files
 from robustness.datasets import DataError
 
 SYSTEM_DIR = Path("/usr/share/datasets/fashion-mnist")
@@ -93,22 +91,20 @@ def download(data_dir, base_url: str = BASE_URL) -> Path:
         target = root / name
         if target.is_file() and hashlib.md5(target.read_bytes()).hexdigest() == md5:
             continue
-        fd, tmp = tempfile.mkstemp(dir=root, prefix=name + ".", suffix=".part")
         try:
-            with urllib.request.urlopen(base_url + name, timeout=60) as response, open(fd, "wb") as out:
-                shutil.copyfileobj(response, out)
-            digest = hashlib.md5(Path(tmp).read_bytes()).hexdigest()
+            files.download(base_url + name, target)
+            digest = hashlib.md5(target.read_bytes()).hexdigest()
             if digest != md5:
+                target.unlink()
                 raise DataError(f"{base_url + name}: MD5 {digest} differs from the official {md5}")
-            Path(tmp).replace(target)
+        except DataError:
+            raise
         except (urllib.error.URLError, OSError, ValueError) as err:
             raise DataError(
                 f"could not download {base_url + name} ({err}); install the Debian package dataset-fashion-mnist "
                 f"or put the four IDX files ({', '.join(FILES)}) in {root} / point -data_dir or $FASHION_MNIST_DIR "
                 f"at them"
             ) from None
-        finally:
-            Path(tmp).unlink(missing_ok=True)
     return root
 
 

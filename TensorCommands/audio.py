@@ -8,17 +8,15 @@ dataset for another seed decodes only the clips not seen yet) and cached on disk
 from __future__ import annotations
 
 import hashlib
-import shutil
 import struct
 import tarfile
-import tempfile
 import urllib.error
-import urllib.request
 from pathlib import Path
 
 import numpy as np
 import soundfile
 
+from robustness import files
 from robustness.datasets import DataError, cached, file_manifest, manifest_digest
 
 # SHA-256 of the official speech_commands_v0.02.tar.gz (2.3 GB, 105,829 clips).
@@ -127,13 +125,9 @@ def download_speech_commands(data_dir, url: str, sha256: str | None = SPEECH_COM
         f"$SPEECH_COMMANDS_DIR at a copy"
     )
     if not target.is_file():
-        fd, tmp = tempfile.mkstemp(dir=root, prefix=target.name + ".", suffix=".part")
         try:
-            with urllib.request.urlopen(url, timeout=60) as response, open(fd, "wb") as out:
-                shutil.copyfileobj(response, out, length=1 << 20)
-            Path(tmp).replace(target)
+            files.download(url, target)
         except (urllib.error.URLError, OSError, ValueError) as err:
-            Path(tmp).unlink(missing_ok=True)
             raise DataError(f"could not download {url} ({err}); {hint}") from None
     digest = _sha256_file(target)
     if sha256 and digest != sha256:

@@ -11,15 +11,18 @@ from __future__ import annotations
 
 import json
 import math
+import shutil
+import urllib.request
 from pathlib import Path
 
 import numpy as np
 
-from datajuicer.in_out import atomic_write, atomic_write_bytes
+from datajuicer.in_out import atomic_write, atomic_write_bytes, remove_stale_tmp
 
 __all__ = [
     "atomic_write",
     "atomic_write_bytes",
+    "download",
     "dumps",
     "read_json",
     "to_jsonable",
@@ -58,6 +61,15 @@ def write_json(path, obj, *, indent: int | None = None) -> None:
 
 def write_text(path, text: str) -> None:
     atomic_write_bytes(path, text.encode("utf-8"))
+
+
+def download(url: str, target, *, timeout: float = 60) -> None:
+    """Stream ``url`` into ``target`` atomically (the file appears whole or not at all, with the umask's
+    mode). The temporary files of earlier downloads that were killed are removed first."""
+    target = Path(target)
+    remove_stale_tmp(str(target.parent))
+    with urllib.request.urlopen(url, timeout=timeout) as response:
+        atomic_write(str(target), lambda out: shutil.copyfileobj(response, out, length=1 << 20))
 
 
 def read_json(path, what: str = "file"):

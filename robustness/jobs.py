@@ -17,7 +17,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import architectures as A
-from robustness import artifacts, files, paths
+from robustness import artifacts, files, locks, paths
 from robustness.launch import LaunchError, LaunchSettings, launch_argv, log_path, python_argv, submit
 
 # squeue states after which a job can no longer write its model; any other state counts as queued
@@ -61,6 +61,30 @@ def still_queued(sid: int, log_dir, warned: set) -> bool:
     if mode == "sbatch":
         return any(s not in SLURM_DONE for s in states)
     return any(s in LSF_ACTIVE for s in states)
+
+
+def claim(pending: list[dict], dirs: paths.Dirs, log_dir, *, say: Callable, warned: set):
+    """``(to launch, claims by session id, skipped)``: each model is claimed (``robustness.locks``) before it is
+    launched; one that another ``train.py`` holds is skipped and said so, and one that became trained or
+    queued while we planned (the other process finished it) is released and skipped."""
+    keep, held, skipped = [], {}, 0
+    for p in pending:
+        sid, what = p["session_id"], A.describe(p["model"])
+        got = locks.try_claim(dirs.cache_dir, sid)
+        if not isinstance(got, locks.Claim):
+            say(f"{what}: session {sid} is being trained by {locks.describe_holder(got)}; skipped")
+            skipped += 1
+            continue
+        if artifacts.results_complete(dirs.resources_dir, sid, p["model"]["architecture"]) or still_queued(
+            sid, log_dir, warned
+        ):
+            locks.release(got)
+            say(f"{what}: session {sid} was trained or submitted by another train.py meanwhile; skipped")
+            skipped += 1
+            continue
+        keep.append(p)
+        held[sid] = got
+    return keep, held, skipped
 
 
 def waves(pending: list[dict], settings: LaunchSettings, resources_dir, *, dry_run: bool, say: Callable):
@@ -120,15 +144,34 @@ def make_jobs(groups: list[list[dict]], settings: LaunchSettings, resources_dir)
     return out
 
 
-def run_jobs(jobs: list[Job], settings: LaunchSettings, *, n_threads: int, dry_run: bool, say: Callable):
+def run_jobs(
+    jobs: list[Job],
+    settings: LaunchSettings,
+    *,
+    n_threads: int,
+    dry_run: bool,
+    say: Callable,
+    held: dict[int, locks.Claim] | None = None,
+):
     """Start every job; ``(models launched, processes/jobs, failures)``. Direct runs with ``n_threads > 1``
-    run in a thread pool; scheduler submissions stop at the first refusal (the next would be refused too)."""
+    run in a thread pool; scheduler submissions stop at the first refusal (the next would be refused too).
+    ``held``: the claims (:func:`claim`); a direct training inherits its models' locks, and each claim is
+    released once its job has ended (direct) or been submitted (bsub/sbatch)."""
+    held = {} if held is None else held
 
     def one(job: Job) -> str | None:
         sid = job.session_ids[0]
         say(f"{job.label}: session(s) {','.join(map(str, job.session_ids))} (log {log_path(sid, settings)})")
         tee = settings.mode == "direct" and n_threads == 1
-        result = submit(job.argv, session_id=sid, settings=settings, dry_run=dry_run, tee=tee, check=False)
+        mine = [held.pop(s) for s in job.session_ids if s in held]
+        try:
+            result = submit(
+                job.argv, session_id=sid, settings=settings, dry_run=dry_run, tee=tee, check=False,
+                pass_fds=[c.fd for c in mine],
+            )  # fmt: skip
+        finally:
+            for c in mine:
+                locks.release(c)
         if not dry_run:
             _record_group(result.log_path, job.session_ids)
         if result.returncode != 0:

@@ -199,6 +199,7 @@ def submit(
     dry_run: bool = False,
     tee: bool = False,
     check: bool = True,
+    pass_fds: list[int] | tuple[int, ...] = (),
 ) -> SubmitResult:
     """Run ``argv`` (from ``launch_argv``) and return at once for bsub/sbatch, after the run for direct.
 
@@ -208,7 +209,8 @@ def submit(
     the argv, mode, job id and return code. ``check`` (default) raises LaunchError, with the scheduler's
     message or the log's tail, when the scheduler refuses or the direct run exits non-zero; with
     ``check=False`` a failed direct run is returned with its return code (a failed submission still raises,
-    since there is no job). ``dry_run`` only prints the command.
+    since there is no job). ``dry_run`` only prints the command. ``pass_fds``: descriptors a direct run
+    inherits (``train.py``'s claims, ``robustness.locks``).
     """
     path = log_path(session_id, settings)
     printable = shlex.join(argv)
@@ -217,7 +219,7 @@ def submit(
         return SubmitResult(None, tuple(argv), 0, "", "", path)
     path.parent.mkdir(parents=True, exist_ok=True)
     if settings.mode == "direct":
-        result = _run_direct(argv, path, tee)
+        result = _run_direct(argv, path, tee, tuple(pass_fds))
         _record(path, settings.mode, result)
         if check and result.returncode != 0:
             raise LaunchError(
@@ -250,15 +252,19 @@ def _run_scheduler(argv: list[str], session_id: str | int, mode: str, path: Path
     return SubmitResult(job_id, tuple(argv), 0, proc.stdout, proc.stderr, path)
 
 
-def _run_direct(argv: list[str], path: Path, tee: bool) -> SubmitResult:
+def _run_direct(argv: list[str], path: Path, tee: bool, pass_fds: tuple[int, ...] = ()) -> SubmitResult:
     """Run synchronously with stdout+stderr appended to ``path`` (and echoed to our stdout if ``tee``)."""
     try:
         with open(path, "ab") as log:
             if not tee:
-                rc = subprocess.run(argv, stdout=log, stderr=subprocess.STDOUT, check=False).returncode
+                rc = subprocess.run(
+                    argv, stdout=log, stderr=subprocess.STDOUT, check=False, pass_fds=pass_fds
+                ).returncode
             else:
                 decoder = codecs.getincrementaldecoder("utf-8")(errors="replace")  # chunks split characters
-                with subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=subprocess.STDOUT) as proc:
+                with subprocess.Popen(
+                    argv, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, pass_fds=pass_fds
+                ) as proc:
                     for chunk in iter(lambda: proc.stdout.read1(1 << 16), b""):
                         log.write(chunk)
                         log.flush()

@@ -8,6 +8,7 @@ from __future__ import annotations
 import dataclasses
 import os
 import random
+import re
 import shlex
 import subprocess
 import sys
@@ -92,6 +93,73 @@ def test_dry_run_script_with_odd_values_is_inert_and_exact(mode, tmp_path, capsy
     assert f"-wanted_words={words}" in python
     log = argv[argv.index("-o") + 1] if mode == "bsub" else next(a for a in argv if a.startswith("--output="))
     assert log.removeprefix("--output=").startswith(log_dir + "/")
+
+
+# ------------------------------------------------------------------ 2. two train.py: each model trained once
+def _tiny(root) -> list[str]:
+    return [sys.executable, "train.py", f"-exp_dir={FIXTURES}", "-exp", "tiny_ecg",
+            f"-cache_dir={root / 'S'}", f"-resources_dir={root / 'R'}"]  # fmt: skip
+
+
+def _launched(stdout: str) -> int:
+    return int(re.search(r"^launched (\d+) \(jobs", stdout, re.M).group(1))
+
+
+def test_two_concurrent_train_py_train_each_model_once(mitdb_dir, tmp_path):
+    """Started together on one checkout: before the claims, both launched both models (every log line twice)."""
+    procs = [subprocess.Popen(_tiny(tmp_path), cwd=REPO_ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                              text=True) for _ in range(2)]  # fmt: skip
+    outs = [p.communicate(timeout=900) for p in procs]
+    assert [p.returncode for p in procs] == [0, 0], outs
+    assert sum(_launched(out) for out, _ in outs) == 2, outs
+    logs = sorted((tmp_path / "R" / "Logs").glob("*.log"))
+    assert len(logs) == 2 and all(log.read_text().count("training done)") == 1 for log in logs)
+    assert not list((tmp_path / "S" / "training").glob("*.lock"))  # every claim released
+
+
+def test_a_live_claim_is_skipped_and_a_dead_one_taken_over(mitdb_dir, tmp_path):
+    dry = subprocess.run(_tiny(tmp_path) + ["-dry_run"], cwd=REPO_ROOT, capture_output=True, text=True)
+    sids = re.findall(r"session\(s\) (\d+)", dry.stdout)
+    assert dry.returncode == 0 and len(sids) == 2, dry.stdout + dry.stderr
+    hold = (f"import sys, time; from robustness import locks; [locks.try_claim({str(tmp_path / 'S')!r}, s) "
+            f"for s in {sids}]; print('held', flush=True); time.sleep(600)")  # fmt: skip
+    holder = subprocess.Popen([sys.executable, "-c", hold], cwd=REPO_ROOT, stdout=subprocess.PIPE, text=True)
+    try:
+        assert holder.stdout.readline().strip() == "held"
+        busy = subprocess.run(_tiny(tmp_path), cwd=REPO_ROOT, capture_output=True, text=True, timeout=600)
+        assert busy.returncode == 0 and _launched(busy.stdout) == 0, busy.stdout + busy.stderr
+        for sid in sids:
+            assert f"session {sid} is being trained by pid {holder.pid} (" in busy.stdout
+        assert "being trained elsewhere 2" in busy.stdout
+    finally:
+        holder.kill()
+        holder.wait()
+    assert len(list((tmp_path / "S" / "training").glob("*.lock"))) == 2  # left behind by the killed holder
+    after = subprocess.run(_tiny(tmp_path), cwd=REPO_ROOT, capture_output=True, text=True, timeout=900)
+    assert after.returncode == 0 and _launched(after.stdout) == 2, after.stdout + after.stderr
+    assert "being trained by" not in after.stdout and sorted(
+        re.findall(r"session\(s\) (\d+)", after.stdout)
+    ) == sorted(sids)
+
+
+def test_a_claim_lives_on_in_the_training_process_it_was_passed_to(tmp_path):
+    """train.py hands its lock to the training process: killing train.py must not free the model."""
+    from robustness import locks
+
+    claim = locks.try_claim(tmp_path, 1234567890)
+    child = subprocess.Popen(["sleep", "600"], pass_fds=[claim.fd])
+    try:
+        os.close(claim.fd)  # train.py gone: only the training process holds the descriptor
+        other = locks.try_claim(tmp_path, 1234567890)
+        assert isinstance(other, dict) and other["pid"] == os.getpid()
+        assert "which has exited" not in locks.describe_holder(other)  # this process is alive
+        gone = subprocess.Popen(["true"])
+        gone.wait()
+        assert "which has exited" in locks.describe_holder({**other, "pid": gone.pid})
+    finally:
+        child.kill()
+        child.wait()
+    assert isinstance(locks.try_claim(tmp_path, 1234567890), locks.Claim)
 
 
 # ------------------------------------------------------------------ 3. ranges, non-finite values, repeats
@@ -337,6 +405,59 @@ def test_atomic_writes_respect_the_umask(tmp_path):
     finally:
         os.umask(old)
     assert (tmp_path / "a.json").stat().st_mode & 0o777 == 0o644
+
+
+def test_downloads_respect_the_umask_and_clean_up_after_killed_ones(fashion_dir, tmp_path, monkeypatch):
+    """The Fashion-MNIST downloader over real HTTP (a local server with the IDX files): the files get the
+    umask's mode (the old mkstemp files were 0600), a killed download's temporary file is removed, and a
+    file whose MD5 differs is refused and not kept."""
+    import functools
+    import hashlib
+    import http.server
+    import threading
+
+    from CNN import fashion_mnist
+
+    # the Debian package recompresses the official .gz files: expect its MD5s for the first download
+    served = {n: hashlib.md5((fashion_dir / n).read_bytes()).hexdigest() for n in fashion_mnist.FILES}
+    official = dict(fashion_mnist.FILES)
+    monkeypatch.setattr(fashion_mnist, "FILES", served)
+
+    handler = functools.partial(http.server.SimpleHTTPRequestHandler, directory=str(fashion_dir))
+    handler.log_message = lambda *a: None
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    url = f"http://127.0.0.1:{server.server_address[1]}/"
+    out = tmp_path / "fm"
+    out.mkdir()
+    gone = subprocess.Popen(["true"])
+    gone.wait()
+    leftover = out / f".train-images-idx3-ubyte.gz.{os.uname().nodename}.{gone.pid}.0123456789ab.tmp"
+    leftover.write_bytes(b"partial")
+    old = os.umask(0o022)
+    try:
+        fashion_mnist.download(out, url)
+    finally:
+        os.umask(old)
+    for name in fashion_mnist.FILES:
+        assert (out / name).read_bytes() == (fashion_dir / name).read_bytes()
+        assert (out / name).stat().st_mode & 0o777 == 0o644
+    assert sorted(p.name for p in out.iterdir()) == sorted(fashion_mnist.FILES)  # the leftover is gone
+    bad = tmp_path / "bad"
+    bad.mkdir()
+    (bad / "train-images-idx3-ubyte.gz").write_bytes(b"not the official file")
+    handler = functools.partial(http.server.SimpleHTTPRequestHandler, directory=str(bad))
+    handler.log_message = lambda *a: None
+    server.shutdown()
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    monkeypatch.setattr(fashion_mnist, "FILES", official)
+    try:
+        with pytest.raises(DataError, match="train-images-idx3-ubyte.gz: MD5 .* differs from the official"):
+            fashion_mnist.download(tmp_path / "fm2", f"http://127.0.0.1:{server.server_address[1]}/")
+    finally:
+        server.shutdown()
+    assert not list((tmp_path / "fm2").iterdir())
 
 
 # ------------------------------------------------------------------ 5. a corrupt sessions database
