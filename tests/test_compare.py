@@ -1,0 +1,63 @@
+"""``python -m robustness.compare``: the same numbers as the figures' cached evaluation (same draw keys, test
+split and model function), Mann–Whitney p-values as SciPy computes them, clear errors."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+import scipy.stats as sps
+
+from robustness import cached_evaluation, compare
+from robustness.paths import REPO_ROOT
+
+TINY = [
+    "-n_hidden=16",
+    "-max_steps=20",
+    "-eval_step_interval=10",
+    "-n_attack_steps=1",
+    "-validation_limit=100",
+]
+
+
+@pytest.fixture(scope="module")
+def two_models(mitdb_dir, tmp_path_factory):
+    res = tmp_path_factory.mktemp("R")
+    for sid, seed in ((1111111111, 0), (2222222222, 1)):
+        argv = [sys.executable, "main_ecg_lsnn.py", *TINY, f"-seed={seed}", f"-session_id={sid}",
+                f"-resources_dir={res}", f"-data_dir={mitdb_dir}"]  # fmt: skip
+        proc = subprocess.run(argv, cwd=REPO_ROOT, capture_output=True, text=True, check=False)
+        assert proc.returncode == 0, proc.stdout + proc.stderr
+    return res
+
+
+def test_compare_gives_the_figures_numbers_and_scipys_p_values(two_models, capsys):
+    sids = [1111111111, 2222222222]
+    out = compare.compare(sids, [0.0, 1.0], n_draws=6, test_limit=200, resources_dir=two_models)
+    for sid in sids:
+        element = {"architecture": "ecg_lsnn", "ecg_lsnn_session_id": sid}
+        figure = cached_evaluation.mismatch_list(element, 1.0, 6, 200, resources_dir=two_models)
+        assert np.allclose(out[1.0][sid], figure, atol=1 / 200 / 2)  # the figures round to correct/n
+        clean = cached_evaluation.test_accuracy(element, 200, resources_dir=two_models)
+        assert out[0.0][sid] == pytest.approx([clean])
+    assert len(set(out[1.0][sids[0]])) > 1  # the draws differ
+    assert compare.main(["-session_ids=1111111111,2222222222", f"-resources_dir={two_models}",
+                         "-sigmas=1", "-n_draws=6", "-test_limit=200"]) == 0  # fmt: skip
+    a, b = out[1.0][sids[0]], out[1.0][sids[1]]
+    p = sps.mannwhitneyu(b, a, alternative="greater").pvalue
+    diff = 100 * (np.mean(b) - np.mean(a))
+    assert f"({diff:+.2f} pp, one-sided p {p:.2g})" in capsys.readouterr().out
+
+
+@pytest.mark.parametrize("argv, code, text", [
+    (["-session_ids=1,x"], 2, "comma-separated session ids"),
+    (["-session_ids=1", "-sigmas=0.5,nan"], 2, "finite"),
+    (["-session_ids=1", "-n_draws=0"], 2, "-n_draws"),
+    (["-session_ids=1234567890", "-resources_dir=/nonexistent"], 1, "1234567890_model.json"),
+])  # fmt: skip
+def test_bad_input_exits_with_a_clear_error(argv, code, text):
+    proc = subprocess.run([sys.executable, "-m", "robustness.compare", *argv], cwd=REPO_ROOT,
+                          capture_output=True, text=True, check=False)  # fmt: skip
+    assert proc.returncode == code and text in proc.stderr and "Traceback" not in proc.stderr
