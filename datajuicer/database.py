@@ -74,11 +74,28 @@ def _open(db_file: str) -> sqlite3.Connection:
     conn.row_factory = sqlite3.Row
     conn.execute("PRAGMA synchronous=NORMAL")  # with WAL: consistent after a crash, far fewer fsyncs
     key = os.path.abspath(db_file)
-    if key not in _prepared:
-        conn.execute(f"PRAGMA journal_mode={JOURNAL_MODE}")
-        with _prepared_lock:
+    with _prepared_lock:  # one thread of this process switches the journal mode; the others wait for it
+        if key not in _prepared:
+            _set_journal_mode(conn)
             _prepared.add(key)
     return conn
+
+
+def _set_journal_mode(conn: sqlite3.Connection) -> None:
+    """``PRAGMA journal_mode``, retried while another process holds the lock. SQLite answers a journal-mode
+    change that meets a concurrent one with "database is locked" at once, without waiting out the busy
+    timeout, so two processes opening a fresh database together would otherwise fail."""
+    deadline = time.monotonic() + BUSY_TIMEOUT_SECONDS
+    delay = 0.005
+    while True:
+        try:
+            conn.execute(f"PRAGMA journal_mode={JOURNAL_MODE}")
+            return
+        except sqlite3.OperationalError as err:
+            if "locked" not in str(err) or time.monotonic() > deadline:
+                raise
+        time.sleep(delay)
+        delay = min(delay * 2, 0.2)
 
 
 def quick_check(db_file: str) -> str | None:
