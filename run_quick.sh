@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # The main job (README): set up everything, train the quick profile and draw all figures.
-#   bash run_quick.sh                 # quick profile (38 min on an idle 2-core CPU, 55 min on a busy one; README)
+#   bash run_quick.sh                 # quick profile (28 min on an idle 2-core CPU, longer on a busy one; README)
 #   PROFILE=full bash run_quick.sh    # the report's full grid (days of CPU time; use train.py -mode=sbatch)
 # Data: uses $SPEECH_COMMANDS_DIR / $MITDB_DIR / $FASHION_MNIST_DIR when set, else a sibling ../shared/data
 # copy when present, else downloads the official datasets into the repository's data folders.

@@ -58,7 +58,7 @@ def test_each_claim_fails_on_its_own_counterexample(tmp_path):
 
 
 def test_the_committed_quick_figures_hold_what_the_readme_says(tmp_path, capsys):
-    # the old quick figures (README): 5 of 16 claims hold (speech clean margin, constant attack, methods)
+    # the committed quick figures (README claims table, first column): 9 of 16 claims hold
     src = REPO / "Resources" / "Figures" / "quick"
     for name in claims.CHECKS:
         (tmp_path / f"{name}.json").write_text((src / f"{name}.json").read_text())
