@@ -176,8 +176,8 @@ def test_owner_liveness_rules(monkeypatch):
 
 def test_threads_opening_a_fresh_database_together_all_get_through(tmp_path):
     """Opening a fresh database switches it to WAL, and SQLite answers a switch that meets a concurrent one
-    with an immediate "database is locked" (no busy wait). Before the fix this failed in 4–14 of 300 trials
-    of 4 threads (and once in CI, in test_threads_with_duplicate_elements_compute_once)."""
+    with an immediate "database is locked" (no busy wait). The code before the fix fails this test (it also
+    failed CI once, in test_threads_with_duplicate_elements_compute_once)."""
     failures = []
     for trial in range(400):
         db = str(tmp_path / f"s{trial}.db")
