@@ -13,7 +13,9 @@ sessions directory. The weights are read from ``resources_dir`` (not part of the
 * ``panel_predictions(model, mm_level)`` → a few test examples with the model's clean predictions and its
   predictions under one mismatch draw (figure_main's top panels; the original simulated these).
 
-Every draw uses an explicit key from (session id, purpose, σ) — never a global RNG. Evaluation uses the
+Every draw uses an explicit key from (the model's seed, purpose, σ) — never a global RNG. Keying by the
+seed, not the session id, pairs the draws: the standard and robust models of one seed see the same noise ε
+in draw i, and a rerun from empty caches draws the same noise again (README deviation 7b). Evaluation uses the
 test split (its first ``test_limit`` examples when > 0) in the original's batches of 100. Under
 ``-ecg_resample_quirk=True`` every evaluation call and every mismatch or surface draw loads the ECG data
 afresh and so sees a new test sample, as the original's per-call loader did (docs/original.md §3.2).
@@ -40,16 +42,23 @@ from robustness.paths import RESOURCES, Dirs
 from robustness.reductions import training_sid
 from robustness.tasks import get_task, make_task, task_of
 
-EVAL_VERSION = "1"  # salt of every evaluation table: bump when an evaluation's output changes
+EVAL_VERSION = "2"  # salt of every evaluation table: bump when an evaluation's output changes
 PURPOSES = {"mismatch": 1, "attack": 2, "surface": 3, "panel": 4, "test": 5}
 BATCH = evaluation.EVAL_BATCH_SIZE
 DEPENDENCIES = ["model:{architecture}_session_id", "model:architecture"]
 
 
-def eval_key(session_id: int, purpose: str, value: float = 0.0) -> jax.Array:
-    """A raw uint32[2] JAX key from (session id, purpose, σ or c): independent streams, no global RNG."""
-    seq = np.random.SeedSequence([int(session_id), PURPOSES[purpose], round(float(value) * 1e6)])
+def eval_key(stream: int, purpose: str, value: float = 0.0) -> jax.Array:
+    """A raw uint32[2] JAX key from (draw stream, purpose, σ or c): independent streams, no global RNG.
+    The stream is the model's seed (``draw_stream``)."""
+    seq = np.random.SeedSequence([int(stream), PURPOSES[purpose], round(float(value) * 1e6)])
     return jnp.asarray(seq.generate_state(2, np.uint32))
+
+
+def draw_stream(config: TrainConfig) -> int:
+    """The draw stream of a trained model: its ``-seed``. Models of one seed (any β, ζ or method) get the
+    same perturbations, so their difference under mismatch is not blurred by independent draws."""
+    return int(config.seed)
 
 
 def task_config(config: TrainConfig) -> TrainConfig:
@@ -102,11 +111,12 @@ def _weights(resources_dir: str, session_id: int):
 
 
 def _prepare(model: dict, test_limit: int, resources_dir):
-    """``(model functions, params, x, y, sid)`` of a trained model on its test split (first ``test_limit``)."""
+    """``(model functions, params, x, y, draw stream)`` of a trained model on its test split (first
+    ``test_limit``)."""
     config, params = _weights(str(resources_dir), training_sid(model))
     x, y = evaluation_split(config, test_limit)
     bound = dataclasses.replace(_model(task_config(config), int(x.shape[-1])), config=config)
-    return bound, params, x, y, training_sid(model)
+    return bound, params, x, y, draw_stream(config)
 
 
 @dj.cachable(DEPENDENCIES + ["test_limit"], version=EVAL_VERSION)
