@@ -28,18 +28,16 @@ FAILING = {  # failed in every measured run (README claims table)
     "figure_main ecg_lsnn: one-sided Mann–Whitney p < 0.01 at the two largest σ",
     "figure_main ecg_lsnn: robust clean accuracy at most 2 pp below standard",
 }
-DRAW_SENSITIVE = {  # held in one measured run and failed in another: the mismatch draws are keyed by the
-    # session ids, which are new in every run from empty caches (the trained models are identical), and
-    # the CNN's clean margin sits at the 2 pp line, which the CPU's last digits decide
-    "figure_main speech_lsnn: robust mean above standard at every σ > 0",
-    "figure_main speech_lsnn: one-sided Mann–Whitney p < 0.01 at the two largest σ",
+DRAW_SENSITIVE = {  # decided by the CPU's last digits: the draws are paired and keyed by the seed, so
+    # one CPU gives the same verdicts in every run, but the CNN's clean margin sits at the 2 pp line and its
+    # σ 1.5 p-value failed with earlier (session-keyed) draws
     "figure_main cnn: robust mean above standard at every σ > 0",
     "figure_main cnn: one-sided Mann–Whitney p < 0.01 at the two largest σ",
     "figure_main cnn: robust clean accuracy at most 2 pp below standard",
 }
 # standard clean test accuracy the README quotes (first 1000 test examples), ± 3 pp across CPUs (measured:
 # the same speech flags gave 89.1 % on one machine and 91.3 % on another)
-CLEAN = {"speech_lsnn": 0.891, "ecg_lsnn": 0.855, "cnn": 0.907}
+CLEAN = {"speech_lsnn": 0.891, "ecg_lsnn": 0.854, "cnn": 0.907}
 
 
 @pytest.fixture(scope="module")
