@@ -64,10 +64,8 @@ def test_models_of_one_seed_share_their_draws_whatever_their_session_id(two_mode
         for sid in (1111111111, 3333333333)
     }
     assert lists[1111111111] == lists[3333333333] and len(set(lists[1111111111])) > 1
-    _, _, _, _, streams = zip(
-        *(cached_evaluation._prepare({"architecture": "ecg_lsnn", "ecg_lsnn_session_id": s}, 200, two_models)
-          for s in (1111111111, 2222222222, 3333333333))
-    )  # fmt: skip
+    sids = (1111111111, 2222222222, 3333333333)
+    streams = tuple(cached_evaluation.draw_stream(artifacts.load_model(two_models, s)[0]) for s in sids)
     assert streams == (0, 1, 0)
 
 

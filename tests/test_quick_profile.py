@@ -7,7 +7,7 @@ figure JSONs by ``robustness.claims`` (the public fields only). About an hour on
 
 Each claim the README's claims table marks as holding in every measured run must hold; the ones that
 failed in all are ``xfail(strict=True)`` (the test notices when a change makes them hold), the ones that
-depend on the mismatch draws are ``xfail(strict=False)``. Floats
+depend on the CPU (the CNN at the 2 pp line) are ``xfail(strict=False)``. Floats
 differ slightly across CPUs, so the quoted accuracies are compared with margins, not digits.
 """
 
@@ -73,7 +73,7 @@ CLAIMS = [
     "methods_figure: final-step KL falls over training for β = 1",
 ]
 XFAIL = pytest.mark.xfail(strict=True, reason="README claims table: not shown by the quick profile yet")
-MAYBE = pytest.mark.xfail(strict=False, reason="README claims table: depends on the mismatch draws")
+MAYBE = pytest.mark.xfail(strict=False, reason="README claims table: decided by the CPU's last digits")
 
 
 @pytest.mark.parametrize(
