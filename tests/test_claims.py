@@ -74,3 +74,10 @@ def test_bad_arguments_exit_2(argv):
 def test_missing_figure_exits_1_naming_it(tmp_path, capsys):
     assert claims.main([str(tmp_path)]) == 1
     assert str(tmp_path / "figure_main.json") in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("figure", ["figure_main", "constant_attack_figure", "methods_figure"])
+def test_the_readme_shows_the_committed_quick_tables(figure):
+    # the README's "Results of the main job" tables are the committed figures' own tables, verbatim
+    table = (REPO / "Resources" / "Figures" / "quick" / f"{figure}_table.md").read_text().strip()
+    assert table in (REPO / "README.md").read_text()
