@@ -10,6 +10,7 @@ from robustness import claims
 from robustness.tasks import TASKS
 
 REPO = Path(__file__).resolve().parents[1]
+QUICK = REPO / "Resources" / "Figures" / "quick"  # the committed quick figures
 
 
 def _level(sigma, std, rob):
@@ -59,9 +60,8 @@ def test_each_claim_fails_on_its_own_counterexample(tmp_path):
 
 def test_the_committed_quick_figures_hold_what_the_readme_says(tmp_path, capsys):
     # the committed quick figures (README claims table, first column): 12 of 16 claims hold
-    src = REPO / "Resources" / "Figures" / "quick"
     for name in claims.CHECKS:
-        (tmp_path / f"{name}.json").write_text((src / f"{name}.json").read_text())
+        (tmp_path / f"{name}.json").write_text((QUICK / f"{name}.json").read_text())
     assert claims.main([str(tmp_path)]) == 1
     assert "12 of 16 claims hold" in capsys.readouterr().out
 
@@ -79,5 +79,5 @@ def test_missing_figure_exits_1_naming_it(tmp_path, capsys):
 @pytest.mark.parametrize("figure", ["figure_main", "constant_attack_figure", "methods_figure"])
 def test_the_readme_shows_the_committed_quick_tables(figure):
     # the README's "Results of the main job" tables are the committed figures' own tables, verbatim
-    table = (REPO / "Resources" / "Figures" / "quick" / f"{figure}_table.md").read_text().strip()
+    table = (QUICK / f"{figure}_table.md").read_text().strip()
     assert table in (REPO / "README.md").read_text()
