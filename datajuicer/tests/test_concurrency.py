@@ -201,3 +201,64 @@ def test_threads_opening_a_fresh_database_together_all_get_through(tmp_path):
     conn = database.connect(str(tmp_path / "s399.db"))
     assert sorted(r[0] for r in conn.execute("SELECT w FROM t")) == [0, 1, 2, 3]
     assert conn.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
+
+
+RACER = """
+import os, sys, time
+from datajuicer import database
+while not os.path.exists("go"):
+    time.sleep(0.001)
+for i in range(int(sys.argv[1])):
+    with database.transaction(f"s{i}.db") as conn:
+        conn.execute("CREATE TABLE IF NOT EXISTS t (w INTEGER)")
+        conn.execute("INSERT INTO t VALUES (?)", (os.getpid(),))
+"""
+
+
+def test_processes_opening_fresh_databases_together_all_succeed(tmp_path):
+    """Four processes open the same 150 fresh databases in the same order at the same time: each process
+    switches each file's journal mode itself (no shared in-process lock), and every insert lands."""
+    procs = [
+        subprocess.Popen(python_argv(RACER) + ["150"], cwd=tmp_path, env=child_env(), stderr=subprocess.PIPE)
+        for _ in range(4)
+    ]
+    time.sleep(1.5)  # all four interpreters are up and waiting
+    (tmp_path / "go").touch()
+    errors = [p.communicate(timeout=120)[1].decode() for p in procs]
+    assert [p.returncode for p in procs] == [0] * 4, errors
+    pids = sorted(p.pid for p in procs)
+    for i in (0, 75, 149):
+        conn = sqlite3.connect(tmp_path / f"s{i}.db")
+        assert sorted(r[0] for r in conn.execute("SELECT w FROM t")) == pids
+        assert conn.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
+        conn.close()
+
+
+class _LockedConnection:
+    """Answers ``PRAGMA journal_mode`` with the given errors first (as SQLite does when another process
+    switches the mode at the same moment), then succeeds."""
+
+    def __init__(self, *errors):
+        self.errors, self.calls = list(errors), 0
+
+    def execute(self, sql):
+        assert sql == f"PRAGMA journal_mode={database.JOURNAL_MODE}"
+        self.calls += 1
+        if self.errors:
+            raise self.errors.pop(0)
+
+
+def test_journal_mode_switch_retries_only_while_locked(monkeypatch):
+    conn = _LockedConnection(*[sqlite3.OperationalError("database is locked")] * 3)
+    database._set_journal_mode(conn)
+    assert conn.calls == 4  # three locked answers, then the switch
+    conn = _LockedConnection(sqlite3.OperationalError("disk I/O error"))
+    with pytest.raises(sqlite3.OperationalError, match="disk I/O"):
+        database._set_journal_mode(conn)  # any other error at once
+    assert conn.calls == 1
+    monkeypatch.setattr(database, "BUSY_TIMEOUT_SECONDS", 0.05)  # locked for good: gives up after the timeout
+    conn = _LockedConnection(*[sqlite3.OperationalError("database is locked")] * 1000)
+    started = time.monotonic()
+    with pytest.raises(sqlite3.OperationalError, match="locked"):
+        database._set_journal_mode(conn)
+    assert 0.05 <= time.monotonic() - started < 2 and 2 <= conn.calls < 1000
