@@ -1,11 +1,12 @@
 """Compare trained models of one task under mismatch on the test split, outside any Experiment.
 
     python -m robustness.compare -session_ids=STANDARD,ROBUST[,...] [-resources_dir=DIR] \
-        [-sigmas=0.2,0.3,0.5,0.7,0.9] [-n_draws=50] [-test_limit=0]
+        [-sigmas=0,0.5,0.7] [-n_draws=50] [-test_limit=0]
 
 Prints, per σ, each model's mean test accuracy over ``n_draws`` draws θ(1+σN(0,1)) (σ = 0: the clean
 accuracy), and for every model after the first its difference to the first and the one-sided Mann–Whitney p
-("this model tends to be more accurate than the first"). It uses the same draw keys, test split and model
+("this model tends to be more accurate than the first"). Without ``-sigmas`` the σ list is the task's
+figure_main list (``Task.mismatch_levels``: 0 first); the models must all be of one task. It uses the same draw keys, test split and model
 functions as the figures (``robustness.cached_evaluation``). This is how the README's full-protocol ECG
 comparison is computed.
 """
@@ -18,6 +19,7 @@ import sys
 import numpy as np
 
 from robustness import artifacts, cached_evaluation, evaluation, paths, stats
+from robustness.tasks import get_task
 
 
 def _floats(text: str) -> list[float]:
@@ -37,11 +39,17 @@ def _ids(text: str) -> list[int]:
         raise argparse.ArgumentTypeError(f"expected comma-separated session ids, got {text!r}") from None
 
 
-def compare(session_ids, sigmas, *, n_draws: int, test_limit: int, resources_dir) -> dict:
-    """``{σ: {session id: [accuracy per draw]}}`` (one value at σ = 0)."""
+def compare(session_ids, sigmas=None, *, n_draws: int, test_limit: int, resources_dir) -> dict:
+    """``{σ: {session id: [accuracy per draw]}}`` (one value at σ = 0); ``sigmas=None``: the task's
+    figure_main levels. Models of different tasks raise ``ValueError``."""
+    configs = {sid: artifacts.load_model(resources_dir, sid)[0] for sid in session_ids}
+    architectures = sorted({c.architecture for c in configs.values()})
+    if len(architectures) > 1:
+        raise ValueError(f"the sessions {list(session_ids)} are models of different tasks ({architectures})")
+    if sigmas is None:
+        sigmas = get_task(architectures[0]).mismatch_levels
     models = {}
-    for sid in session_ids:
-        config, _, _ = artifacts.load_model(resources_dir, sid)
+    for sid, config in configs.items():
         element = {"architecture": config.architecture, f"{config.architecture}_session_id": sid}
         models[sid] = cached_evaluation._prepare(element, test_limit, resources_dir)
     out: dict = {}
@@ -62,7 +70,7 @@ def main(argv: list[str] | None = None) -> int:
                                 formatter_class=argparse.RawDescriptionHelpFormatter)  # fmt: skip
     p.add_argument("-session_ids", type=_ids, required=True, help="the first one is the reference")
     p.add_argument("-resources_dir", default=str(paths.RESOURCES))
-    p.add_argument("-sigmas", type=_floats, default=[0.0, 0.2, 0.3, 0.5, 0.7, 0.9])
+    p.add_argument("-sigmas", type=_floats, default=None, help="default: the task's figure_main σ list")
     p.add_argument("-n_draws", type=int, default=50)
     p.add_argument("-test_limit", type=int, default=0, help="first N test examples (0: all)")
     opts = p.parse_args(sys.argv[1:] if argv is None else argv)

@@ -69,6 +69,30 @@ def test_models_of_one_seed_share_their_draws_whatever_their_session_id(two_mode
     assert streams == (0, 1, 0)
 
 
+def test_without_sigmas_the_tasks_figure_main_levels_are_compared(two_models):
+    out = compare.compare([1111111111], n_draws=2, test_limit=50, resources_dir=two_models)
+    assert list(out) == [0.0, 0.2, 0.3, 0.5, 0.7, 0.9]  # the ECG row of figure_main (docs: README)
+
+
+def test_models_of_different_tasks_are_refused(two_models, monkeypatch):
+    real = artifacts.load_model
+
+    class AsCnn:  # the ECG model's config, claiming to be a CNN model
+        def __init__(self, config):
+            self.config = config
+
+        def __getattr__(self, name):
+            return "cnn" if name == "architecture" else getattr(self.config, name)
+
+    def load(res, sid):
+        config, params, key = real(res, sid)
+        return (AsCnn(config) if sid == 2222222222 else config), params, key
+
+    monkeypatch.setattr(artifacts, "load_model", load)
+    with pytest.raises(ValueError, match=r"different tasks \(\['cnn', 'ecg_lsnn'\]\)"):
+        compare.compare([1111111111, 2222222222], n_draws=2, test_limit=50, resources_dir=two_models)
+
+
 @pytest.mark.parametrize("argv, code, text", [
     (["-session_ids=1,x"], 2, "comma-separated session ids"),
     (["-session_ids=1", "-sigmas=0.5,nan"], 2, "finite"),
