@@ -6,9 +6,9 @@
 Prints, per σ, each model's mean test accuracy over ``n_draws`` draws θ(1+σN(0,1)) (σ = 0: the clean
 accuracy), and for every model after the first its difference to the first and the one-sided Mann–Whitney p
 ("this model tends to be more accurate than the first"). Without ``-sigmas`` the σ list is the task's
-figure_main list (``Task.mismatch_levels``: 0 first); the models must all be of one task. It uses the same draw keys, test split and model
-functions as the figures (``robustness.cached_evaluation``). This is how the README's full-protocol ECG
-comparison is computed.
+figure_main list (``Task.mismatch_levels``: 0 first); the models must all be of one task. It uses the same
+draw keys, test split and model functions as the figures (``robustness.cached_evaluation``). This is how
+the README's full-protocol ECG comparison is computed.
 """
 
 from __future__ import annotations
